@@ -1,0 +1,31 @@
+#!/bin/bash
+# build-kernel.sh [variant]   (variant: test (default) or debug)
+# Out-of-tree, incremental bzImage build of $TREE in build/obj/<variant>.
+set -eo pipefail
+. "$(dirname "$0")/common.sh"
+variant=${1:-${VARIANT:-test}}
+case $variant in
+test)  frags=("$TOP/configs/test.config") ;;
+debug) frags=("$TOP/configs/test.config" "$TOP/configs/debug.config") ;;
+*) die "unknown variant '$variant' (test or debug)" ;;
+esac
+[ -d "$TREE/.git" ] || die "no kernel tree at $TREE (run make tree)"
+obj=$OBJ_BASE/$variant
+log=$LOGS/build-$variant.log
+ccache_setup
+start=$(date +%s)
+note "building $variant kernel in ${obj#$TOP/} (log: ${log#$TOP/})"
+# The lock also covers config generation: it writes into the obj dir.
+export -f kmake 2>/dev/null || true
+if ! flock "$KBUILD_LOCK" "$TOP/scripts/gen-config.sh" "$obj" "${frags[@]}" >"$log" 2>&1; then
+	cat "$log" >&2; die "config generation failed"
+fi
+if ! kmake "$obj" bzImage >>"$log" 2>&1; then
+	grep -E 'error|Error' "$log" | head -40 >&2
+	die "kernel build failed ($variant); see ${log#$TOP/}"
+fi
+grep -E ': warning:' "$log" | sort -u | head -20 || true
+"$TOP/scripts/check-config.sh" "$obj/.config" "${frags[@]}"
+end=$(date +%s)
+echo "$(git -C "$TREE" rev-parse HEAD)" > "$obj/.built-head"
+note "built $variant kernel: ${obj#$TOP/}/arch/x86/boot/bzImage ($((end-start)) s, HEAD $(git -C "$TREE" log -1 --format=%h))"

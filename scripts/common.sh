@@ -1,0 +1,33 @@
+# Shared settings for the harness scripts (sourced, not executed).
+# Paths can be overridden from the environment (TREE=..., OBJ_BASE=...).
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILD=${BUILD:-$TOP/build}
+TREE=${TREE:-$BUILD/linux}
+case $TREE in /*) ;; *) TREE=$TOP/$TREE ;; esac
+OBJ_BASE=${OBJ_BASE:-$BUILD/obj}
+LOGS=${LOGS:-$BUILD/logs}
+KBUILD_LOCK=${KBUILD_LOCK:-$BUILD/.kbuild.lock}
+export CCACHE_DIR=${CCACHE_DIR:-$BUILD/ccache}
+JOBS=${JOBS:-$(nproc 2>/dev/null || echo 2)}
+# Every kernel make must use the same CC string, otherwise kbuild sees a
+# changed command line and recompiles everything.
+KCC="ccache gcc"
+
+mkdir -p "$BUILD" "$LOGS"
+
+die() { echo "ERROR: $*" >&2; exit 1; }
+note() { echo "==> $*"; }
+
+# kmake <objdir> <make args...>: a kernel make under the build lock.
+kmake() {
+	local obj=$1; shift
+	mkdir -p "$obj"
+	flock "$KBUILD_LOCK" make -C "$TREE" O="$obj" -j"$JOBS" CC="$KCC" "$@"
+}
+
+ccache_setup() {
+	mkdir -p "$CCACHE_DIR"
+	if [ ! -f "$CCACHE_DIR/ccache.conf" ] || ! grep -q '^max_size' "$CCACHE_DIR/ccache.conf"; then
+		ccache --max-size=5G >/dev/null
+	fi
+}

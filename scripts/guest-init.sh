@@ -1,0 +1,54 @@
+#!/bin/bash
+# PID 1 of the test guest (see scripts/vm.py).  The root filesystem is the
+# host's, read-only over 9p; the run's share is mounted at /mnt/host.
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+export HOME=/root TERM=dumb LANG=C.UTF-8
+TOP=$(cd "$(dirname "$0")/.." && pwd)
+export NVME_MPATH_TOP=$TOP
+SHARE=/mnt/host
+
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mountpoint -q /dev || mount -t devtmpfs devtmpfs /dev
+mkdir -p /dev/pts /dev/shm
+mount -t devpts devpts /dev/pts
+mount -t tmpfs tmpfs /dev/shm
+for d in /tmp /run /var/tmp /root /var/log /var/lib /mnt /media; do
+	mount -t tmpfs tmpfs "$d"
+done
+# /etc/nvme (hostnqn, hostid) is read from the host copy; give the guest a
+# writable one in case a tool wants to write there.
+if [ -d /etc/nvme ]; then
+	mkdir -p /run/etc-nvme && cp -a /etc/nvme/. /run/etc-nvme/ 2>/dev/null
+	mount --bind /run/etc-nvme /etc/nvme
+fi
+mount -t debugfs debugfs /sys/kernel/debug
+mount -t configfs configfs /sys/kernel/config
+mkdir -p $SHARE
+mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 hostshare $SHARE
+ip link set lo up 2>/dev/null
+hostname nvme-mpath-guest 2>/dev/null
+[ -f $SHARE/time ] && date -s @"$(cat $SHARE/time)" >/dev/null 2>&1
+export NVME_MPATH_HOSTCTL=$TOP/scripts/hostctl
+export NVME_MPATH_SHARE=$SHARE
+
+cd /tmp
+[ -f $SHARE/cwd ] && cd "$(cat $SHARE/cwd)"
+[ -f $SHARE/env ] && . $SHARE/env
+
+echo "nvme-mpath-guest: running command"
+set -o pipefail
+bash $SHARE/cmd.sh </dev/null 2>&1 | tee -a $SHARE/output >/dev/console
+rc=$?
+set +o pipefail
+echo "nvme-mpath-guest: command exited rc=$rc" >/dev/console
+
+if [ -w /sys/kernel/debug/kmemleak ]; then
+	echo scan > /sys/kernel/debug/kmemleak
+	cat /sys/kernel/debug/kmemleak > /dev/console
+fi
+echo "$rc" > $SHARE/rc.tmp && mv $SHARE/rc.tmp $SHARE/rc
+sync
+echo o > /proc/sysrq-trigger
+sleep 10
+echo b > /proc/sysrq-trigger
