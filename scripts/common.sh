@@ -8,6 +8,12 @@ OBJ_BASE=${OBJ_BASE:-$BUILD/obj}
 LOGS=${LOGS:-$BUILD/logs}
 KBUILD_LOCK=${KBUILD_LOCK:-$BUILD/.kbuild.lock}
 export CCACHE_DIR=${CCACHE_DIR:-$BUILD/ccache}
+# Relative paths in the cache keys: the bisect worktree (build/bisect/linux,
+# objects in build/bisect/obj) then shares cache entries with build/linux.
+export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$BUILD}
+# The only absolute path left in the compiler flags; it maps the source tree
+# away from __FILE__, so ignoring it in the cache key is safe.
+export CCACHE_IGNOREOPTIONS=${CCACHE_IGNOREOPTIONS:-"-fmacro-prefix-map=*"}
 JOBS=${JOBS:-$(nproc 2>/dev/null || echo 2)}
 # Every kernel make must use the same CC string, otherwise kbuild sees a
 # changed command line and recompiles everything.

@@ -14,6 +14,10 @@ PATCHES=${PATCHES:-$TOP/patches}
 TARBALL=${TARBALL:-/usr/src/linux-source-6.12.tar.xz}
 STAMP=$TREE/.git/nvme-mpath-tree
 FORCE=${FORCE:-0}
+# --auto (used by make kernel/vm/...): a tree with local work is built as it
+# is, with a note, instead of refusing.
+AUTO=0
+[ "${1:-}" = --auto ] && AUTO=1
 # Fixed identity and date for the base commit, so that it is reproducible.
 BASE_DATE="2024-11-17T00:00:00+0000"
 BASE_NAME="linux-source-6.12"
@@ -160,8 +164,14 @@ if [ "$FORCE" = 1 ]; then
 	exit 0
 fi
 
-[ -z "$dirty" ] || die "${TREE#$TOP/} has uncommitted changes; commit them (then make export) or FORCE=1:
+if [ -n "$dirty" ]; then
+	if [ $AUTO = 1 ]; then
+		note "note: ${TREE#$TOP/} has uncommitted changes: using it as it is"
+		exit 0
+	fi
+	die "${TREE#$TOP/} has uncommitted changes; commit them (then make export) or FORCE=1:
 $dirty"
+fi
 
 if [ "$hash" = "$stamp_hash" ] && [ "$head" = "$stamp_head" ] && [ $base_ok = 1 ]; then
 	echo "tree up to date: $(git -C "$TREE" log -1 --format='%h %s')"
@@ -193,6 +203,10 @@ fi
 # The tree differs from patches/.  Only throw it away when it holds nothing
 # but what an earlier run of this script made.
 if [ "$head" != "$stamp_head" ]; then
+	if [ $AUTO = 1 ]; then
+		note "note: ${TREE#$TOP/} has commits not in patches/ (make export writes them): using it as it is"
+		exit 0
+	fi
 	die "${TREE#$TOP/} has commits that are not in patches/ (HEAD $(git -C "$TREE" log -1 --format='%h %s')).
 Run 'make export' to write them to patches/, or FORCE=1 make tree to discard them."
 fi

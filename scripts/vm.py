@@ -406,6 +406,12 @@ def main():
 
     bad = scan_console(console_log)
     rel = os.path.relpath(console_log, TOP)
+    problems = os.path.join(LOGS, f"{opts.name}.problems")
+    if bad:
+        with open(problems, "w") as f:
+            f.write("\n".join(bad) + "\n")
+    elif os.path.exists(problems):
+        os.unlink(problems)
     if bad:
         log(f"kernel reported problems (console log {rel}):")
         for line in bad[:30]:

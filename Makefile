@@ -1,0 +1,62 @@
+# nvme-mpath harness: see README.md.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VARIANT ?= test
+TOPO ?= pcie-dual
+BACKING ?= file
+TIMEOUT ?= 300
+CMD ?= lsblk
+T ?=
+S ?=
+# Variables passed to the scripts through the environment.
+export VARIANT TOPO BACKING TIMEOUT CMD T S FORCE TREE
+
+SCRIPTS := scripts
+
+.PHONY: help setup tree export kernel vm selftests kunit gates check demo
+
+help:
+	@echo "make setup        install the Debian packages needed"
+	@echo "make tree         build/linux = Debian 6.12 source (tag base) + patches/series"
+	@echo "make export       write build/linux base..HEAD back to patches/"
+	@echo "make kernel       build the test kernel (VARIANT=debug for the debug one)"
+	@echo "make vm CMD='..'  boot TOPO=pcie-dual|pcie-single|pcie-dual+single|none, run CMD"
+	@echo "make selftests    run the nvme-mpath kselftests, one VM each (T=<test>)"
+	@echo "make kunit        run KUnit suites in a guest (S=<suite glob>)"
+	@echo "make gates        checkpatch, per-patch build, sparse, MULTIPATH=y/n, Debian modules"
+	@echo "make check        all of the above, TAP output and a summary line"
+	@echo "make demo         multipath failover demo with fio and hot-unplug"
+
+setup:
+	@$(SCRIPTS)/setup.sh
+
+tree:
+	@$(SCRIPTS)/tree.sh
+
+export:
+	@$(SCRIPTS)/export.sh
+
+kernel:
+	@$(SCRIPTS)/tree.sh --auto
+	@$(SCRIPTS)/build-kernel.sh $(VARIANT)
+
+vm: kernel
+	@$(SCRIPTS)/vm.py --variant "$$VARIANT" --topo "$$TOPO" --backing "$$BACKING" \
+		--timeout "$$TIMEOUT" --name vm -- "$$CMD"
+
+selftests: kernel
+	@$(SCRIPTS)/selftests.sh
+
+kunit: kernel
+	@$(SCRIPTS)/kunit.sh
+
+gates:
+	@$(SCRIPTS)/tree.sh --auto
+	@$(SCRIPTS)/gates.sh
+
+demo: kernel
+	@$(SCRIPTS)/demo.sh
+
+check:
+	@$(SCRIPTS)/check.sh

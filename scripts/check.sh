@@ -1,0 +1,73 @@
+#!/bin/bash
+# check.sh: setup, tree, kernel, gates, kunit, selftests.  TAP per part,
+# then one closing line "N passed, N failed, N skipped" and the skips.
+set -o pipefail
+. "$(dirname "$0")/common.sh"
+export TAP_RESULTS=$LOGS/check-results.tsv
+: > "$TAP_RESULTS"
+S=$TOP/scripts
+start=$(date +%s)
+echo "TAP version 13"
+
+# step <name> <command...>: a part that is one result (its output is logged).
+step() {
+	local name=$1 t0 rc log=$LOGS/check-$1.log; shift
+	t0=$(date +%s)
+	echo "# == $name"
+	"$@" > "$log" 2>&1
+	rc=$?
+	sed 's/^/#   /' "$log" | tail -n 8
+	if [ $rc -eq 0 ]; then
+		echo "ok - $name # $(( $(date +%s) - t0 )) s"
+		printf 'ok\t%s\t\n' "$name" >> "$TAP_RESULTS"
+	else
+		echo "not ok - $name # exit $rc, see build/logs/check-$name.log"
+		printf 'fail\t%s\texit %s\n' "$name" "$rc" >> "$TAP_RESULTS"
+	fi
+	return $rc
+}
+
+# part <name> <command...>: a part that prints its own TAP lines.
+part() {
+	local name=$1 t0; shift
+	t0=$(date +%s)
+	echo "# == $name"
+	"$@" 2>&1 | grep -v '^TAP version'
+	echo "# $name: $(( $(date +%s) - t0 )) s"
+}
+
+skip_part() {
+	echo "# == $1"
+	echo "ok - $1 # SKIP $2"
+	printf 'skip\t%s\t%s\n' "$1" "$2" >> "$TAP_RESULTS"
+}
+
+step setup "$S/setup.sh"
+tree_ok=0 kernel_ok=0
+step tree "$S/tree.sh" --auto && tree_ok=1
+if [ $tree_ok = 1 ]; then
+	step kernel "$S/build-kernel.sh" test && kernel_ok=1
+	part gates "$S/gates.sh"
+else
+	skip_part kernel "no tree"
+	skip_part gates "no tree"
+fi
+if [ $kernel_ok = 1 ]; then
+	part kunit "$S/kunit.sh"
+	part selftests "$S/selftests.sh"
+else
+	skip_part kunit "no test kernel"
+	skip_part selftests "no test kernel"
+fi
+
+pass=$(grep -c '^ok' "$TAP_RESULTS")
+fail=$(grep -c '^fail' "$TAP_RESULTS")
+skip=$(grep -c '^skip' "$TAP_RESULTS")
+echo "# make check took $(( $(date +%s) - start )) s"
+if [ "$fail" -gt 0 ]; then
+	echo "# failed:"
+	awk -F'\t' '$1 == "fail" { print "#   " $2 (length($3) ? ": " $3 : "") }' "$TAP_RESULTS"
+fi
+echo "$pass passed, $fail failed, $skip skipped"
+awk -F'\t' '$1 == "skip" { print "  skipped " $2 ": " $3 }' "$TAP_RESULTS"
+[ "$fail" -eq 0 ]

@@ -1,0 +1,107 @@
+#!/bin/bash
+# Guest side of `make demo` (topology pcie-dual): show the multipath
+# topology, run fio through the multipath node while the host hot-unplugs
+# ctrl1, then plug it back.
+RUNTIME=${DEMO_RUNTIME:-20}
+UNPLUG_AT=${DEMO_UNPLUG_AT:-7}
+HOSTCTL=${NVME_MPATH_HOSTCTL:?not running under scripts/vm.py}
+SUBNQN_PART=mpath0
+
+section() { echo; echo "=== $* ==="; }
+
+ctrls() { # controllers of the demo subsystem: "nvme0 live" lines
+	local c
+	for c in /sys/class/nvme/nvme*; do
+		[ -e "$c/subsysnqn" ] || continue
+		grep -q "$SUBNQN_PART" "$c/subsysnqn" 2>/dev/null || continue
+		echo "$(basename "$c") $(cat "$c/state" 2>/dev/null)"
+	done
+}
+
+show_paths() {
+	local n
+	n=$(ctrls | grep -c .)
+	echo "controllers in subsystem $SUBNQN_PART: $n"
+	ctrls | sed 's/^/  /; s/ / state=/'
+}
+
+section "Topology"
+lsblk -d -o NAME,SIZE,TYPE 2>/dev/null | grep -v '^loop'
+for s in /sys/class/nvme-subsystem/*; do
+	[ -e "$s" ] || continue
+	echo "$(basename "$s"): $(cat "$s/subsysnqn")"
+	echo "  entries: $(ls "$s" | grep -E '^(nvme|nvm-sub|ng)' | tr '\n' ' ')"
+	[ -f "$s/iopolicy" ] && echo "  iopolicy: $(cat "$s/iopolicy")"
+done
+echo
+nvme list-subsys 2>&1 | sed 's/^/  /'
+echo
+show_paths
+
+dev=
+for b in /sys/block/nvm-sub*; do
+	[ -e "$b" ] && { dev=/dev/$(basename "$b"); break; }
+done
+if [ -z "$dev" ]; then
+	for b in /sys/block/nvme*n*; do
+		[[ $(basename "$b") =~ ^nvme[0-9]+n[0-9]+$ ]] || continue
+		grep -q "$SUBNQN_PART" "$b/device/subsysnqn" 2>/dev/null || grep -q "$SUBNQN_PART" "$b/device/device/subsysnqn" 2>/dev/null || true
+		dev=/dev/$(basename "$b"); break
+	done
+	echo
+	echo "NOTE: no nvm-sub* multipath block device (kernel without the series?):"
+	echo "      using the first NVMe namespace, $dev; it has a single path."
+fi
+[ -n "$dev" ] || { echo "no NVMe block device found"; exit 1; }
+
+section "fio: ${RUNTIME}s 4k randrw with verify on $dev (io_uring, direct, QD16); ctrl1 unplugged after ${UNPLUG_AT}s"
+fio --name=demo --filename="$dev" --ioengine=io_uring --direct=1 --rw=randrw \
+	--bs=4k --iodepth=16 --size=256M --runtime="$RUNTIME" --time_based \
+	--verify=crc32c --verify_backlog=256 --verify_fatal=1 \
+	--output-format=json --output=/tmp/fio.json > /tmp/fio.out 2>&1 &
+fio_pid=$!
+sleep "$UNPLUG_AT"
+echo "[t=${UNPLUG_AT}s] host: unplug ctrl1 -> $("$HOSTCTL" unplug ctrl1 2>&1)"
+sleep 2
+show_paths | sed 's/^/    /'
+wait $fio_pid
+fio_rc=$?
+
+python3 - "$fio_rc" <<'PY'
+import json, sys
+rc = int(sys.argv[1])
+try:
+    j = json.load(open("/tmp/fio.json"))
+except Exception as e:
+    print(f"fio failed (exit {rc}), no JSON output: {e}")
+    print(open("/tmp/fio.out").read()[-2000:])
+    sys.exit(1)
+job = j["jobs"][0]
+r, w = job["read"], job["write"]
+err = job.get("error", 0)
+ios = r["total_ios"] + w["total_ios"]
+stall = max(r["clat_ns"]["max"], w["clat_ns"]["max"]) / 1e6
+print(f"fio exit status {rc}, errors {err}, {ios} I/Os "
+      f"(read {r['iops']:.0f} IOPS, write {w['iops']:.0f} IOPS)")
+print(f"stall (longest completion latency): {stall:.1f} ms")
+sys.exit(0 if rc == 0 and err == 0 else 1)
+PY
+fio_ok=$?
+
+section "Re-plug ctrl1"
+echo "host: plug ctrl1 -> $("$HOSTCTL" plug ctrl1 2>&1)"
+for _ in $(seq 60); do
+	[ "$(ctrls | grep -c ' live$')" -ge 2 ] && break
+	sleep 0.5
+done
+show_paths
+nvme list-subsys 2>&1 | sed 's/^/  /'
+
+section "Result"
+n=$(ctrls | grep -c ' live$')
+if [ $fio_ok -eq 0 ] && [ "$n" -ge 2 ]; then
+	echo "PASS: I/O survived the unplug with no errors, and the path came back ($n live controllers)"
+	exit 0
+fi
+echo "FAIL: fio ok=$([ $fio_ok -eq 0 ] && echo yes || echo no), live controllers after re-plug: $n"
+exit 1

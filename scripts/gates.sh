@@ -1,0 +1,250 @@
+#!/bin/bash
+# gates.sh [gate...]: quality gates on the committed series (base..HEAD of
+# $TREE), run in a git worktree of it (build/bisect/linux) so that the
+# working tree of build/linux is never touched.
+#   checkpatch  checkpatch.pl --strict on every patch of patches/series
+#   bisect      every commit builds (drivers/nvme/ block/), full vmlinux at HEAD
+#   sparse      no new sparse (C=2) / W=1 warnings in drivers/nvme/host/ block/
+#   mpath       drivers/nvme/ builds with CONFIG_NVME_MULTIPATH=y and =n
+#   debian      drivers/nvme/host builds as modules under Debian's config
+# Prints TAP lines; exits non-zero if any gate fails.
+set -o pipefail
+. "$(dirname "$0")/common.sh"
+. "$(dirname "$0")/tap.sh"
+PATCHES=${PATCHES:-$TOP/patches}
+WT_BASE=${BISECT:-$BUILD/bisect}
+WT=$WT_BASE/linux
+ALLOW=$PATCHES/checkpatch-allow
+DEBIAN_CONFIG=${DEBIAN_CONFIG:-/usr/src/linux-config-6.12/config.amd64_none_amd64.xz}
+gates=("$@")
+[ ${#gates[@]} -gt 0 ] || gates=(checkpatch bisect sparse mpath debian)
+ccache_setup
+
+series() {
+	[ -f "$PATCHES/series" ] || return 0
+	sed -e 's/#.*//' -e 's/[[:space:]]*$//' -e '/^[[:space:]]*$/d' "$PATCHES/series"
+}
+
+# wmake <objdir> <args>: a make in the worktree, under the build lock.
+wmake() {
+	local obj=$1; shift
+	mkdir -p "$obj"
+	flock "$KBUILD_LOCK" make -C "$WT" O="$obj" -j"$JOBS" CC="$KCC" "$@"
+}
+
+# wconfig <objdir> <fragment...>: test config for the worktree's checkout.
+wconfig() {
+	flock "$KBUILD_LOCK" env TREE="$WT" "$TOP/scripts/gen-config.sh" "$@" >/dev/null
+}
+
+setup_worktree() {
+	if [ -d "$WT" ] && [ "$(git -C "$WT" rev-parse --path-format=absolute --git-common-dir 2>/dev/null)" != "$(cd "$TREE/.git" && pwd)" ]; then
+		rm -rf "$WT"
+	fi
+	if [ ! -d "$WT" ]; then
+		mkdir -p "$WT_BASE"
+		git -C "$TREE" worktree prune
+		git -C "$TREE" worktree add -q --detach "$WT" base || return 1
+	fi
+}
+
+wcheckout() {
+	git -C "$WT" checkout -q --detach -f "$1"
+}
+
+gate_checkpatch() {
+	local p out bad allowed checks n=0 fails=0 line type
+	echo "# gate checkpatch: checkpatch.pl --strict on patches/series"
+	while read -r p; do
+		n=$((n + 1))
+		out=$(cd "$TREE" && ./scripts/checkpatch.pl --strict --show-types --terse --no-summary \
+			"$PATCHES/$p" 2>&1)
+		bad=() allowed=0 checks=0
+		while IFS= read -r line; do
+			[[ $line =~ :\ (ERROR|WARNING|CHECK):([A-Z0-9_]+): ]] || continue
+			type=${BASH_REMATCH[2]}
+			case ${BASH_REMATCH[1]} in
+			CHECK) checks=$((checks + 1)) ;;
+			ERROR) bad+=("$line") ;;
+			WARNING)
+				if [ -f "$ALLOW" ] && awk -v p="$p" -v t="$type" \
+					'!/^#/ && ($1 == p || $1 == "*") && $2 == t { f = 1 } END { exit !f }' "$ALLOW"; then
+					allowed=$((allowed + 1))
+				else
+					bad+=("$line")
+				fi ;;
+			esac
+		done <<< "$out"
+		if [ ${#bad[@]} -gt 0 ]; then
+			fails=$((fails + 1))
+			printf '#   %s\n' "${bad[@]/#$PATCHES\//}"
+			tap_fail "gates:checkpatch:$p" "${#bad[@]} error(s)/warning(s)"
+		else
+			tap_ok "gates:checkpatch:$p" "$([ $allowed -gt 0 ] && echo "$allowed allowed warning(s), ")$checks CHECK(s)"
+		fi
+	done < <(series)
+	[ $n -gt 0 ] || tap_skip "gates:checkpatch" "patches/series is empty"
+}
+
+gate_bisect() {
+	local commits c i=0 n log
+	echo "# gate bisect: every commit of base..HEAD builds"
+	commits=$(git -C "$TREE" rev-list --reverse base..HEAD)
+	n=$(echo "$commits" | grep -c . || true)
+	local obj=$WT_BASE/obj/bisect  # ../../linux from here, as from build/obj/test: ccache hits
+	log=$LOGS/gate-bisect.log
+	: > "$log"
+	if [ "$n" -eq 0 ]; then
+		tap_skip "gates:bisect" "no commits beyond base"
+		return
+	fi
+	for c in $commits; do
+		i=$((i + 1))
+		local subj
+		subj=$(git -C "$TREE" log -1 --format='%h %s' "$c")
+		wcheckout "$c"
+		echo "## $i/$n $subj" >> "$log"
+		if wconfig "$obj" "$TOP/configs/test.config" >> "$log" 2>&1 &&
+			wmake "$obj" -s drivers/nvme/ block/ >> "$log" 2>&1; then
+			tap_ok "gates:bisect:$i/$n $subj"
+		else
+			grep -E 'error:|Error [0-9]' "$log" | tail -5 | sed 's/^/#   /'
+			tap_fail "gates:bisect:$i/$n $subj" "drivers/nvme/ block/ do not build (see build/logs/gate-bisect.log)"
+		fi
+	done
+	if wmake "$obj" -s vmlinux >> "$log" 2>&1; then
+		tap_ok "gates:bisect:vmlinux at HEAD"
+	else
+		grep -E 'error:|Error [0-9]' "$log" | tail -5 | sed 's/^/#   /'
+		tap_fail "gates:bisect:vmlinux at HEAD" "see build/logs/gate-bisect.log"
+	fi
+}
+
+# sparse_run <rev> <out>: normalised sparse + W=1 warnings of drivers/nvme/host/ block/
+sparse_run() {
+	local obj=$OBJ_BASE/sparse log=$LOGS/gate-sparse-$1.log
+	wcheckout "$2" || return 1
+	wconfig "$obj" "$TOP/configs/test.config" || return 1
+	# Drop the objects so that every file is compiled again and its W=1
+	# warnings are seen (ccache replays them cheaply); C=2 re-runs sparse.
+	find "$obj/drivers/nvme/host" "$obj/block" -name '*.o' -delete 2>/dev/null
+	wmake "$obj" C=2 W=1 drivers/nvme/host/ block/ > "$log" 2>&1 || return 1
+	grep -E '^[^ ]+:[0-9]+(:[0-9]+)?: (warning|error):' "$log" |
+		sed -E -e "s|^$WT/||" -e 's|^\.\./+||' -e 's/:[0-9]+(:[0-9]+)?: /: /' |
+		sort -u > "$3"
+}
+
+gate_sparse() {
+	echo "# gate sparse: C=2 W=1 on drivers/nvme/host/ block/, base vs HEAD"
+	local head b h new
+	head=$(git -C "$TREE" rev-parse HEAD)
+	b=$LOGS/gate-sparse-base.warnings h=$LOGS/gate-sparse-head.warnings
+	if ! sparse_run base base "$b"; then
+		tap_fail "gates:sparse" "base does not build with C=2 W=1 (see build/logs/gate-sparse-base.log)"
+		return
+	fi
+	if ! sparse_run head "$head" "$h"; then
+		tap_fail "gates:sparse" "HEAD does not build with C=2 W=1 (see build/logs/gate-sparse-head.log)"
+		return
+	fi
+	new=$(comm -13 "$b" "$h")
+	if [ -n "$new" ]; then
+		echo "$new" | sed 's/^/#   /'
+		tap_fail "gates:sparse" "$(echo "$new" | wc -l) new warning(s) ($(wc -l < "$b") at base, $(wc -l < "$h") at HEAD)"
+	else
+		tap_ok "gates:sparse" "no new warnings ($(wc -l < "$b") at base, $(wc -l < "$h") at HEAD)"
+	fi
+}
+
+gate_mpath() {
+	echo "# gate mpath: drivers/nvme/ with CONFIG_NVME_MULTIPATH=y and =n"
+	wcheckout "$(git -C "$TREE" rev-parse HEAD)" || return
+	if ! grep -qE '^config NVME_MULTIPATH$' "$WT/drivers/nvme/host/Kconfig"; then
+		tap_skip "gates:mpath" "CONFIG_NVME_MULTIPATH does not exist in the tree (HEAD)"
+		return
+	fi
+	local v frag obj log
+	for v in y n; do
+		obj=$OBJ_BASE/mpath-$v log=$LOGS/gate-mpath-$v.log
+		frag=$obj.fragment
+		mkdir -p "$obj"
+		if [ $v = y ]; then echo "CONFIG_NVME_MULTIPATH=y" > "$frag"
+		else echo "# CONFIG_NVME_MULTIPATH is not set" > "$frag"; fi
+		if ! wconfig "$obj" "$TOP/configs/test.config" "$frag" > "$log" 2>&1; then
+			tap_fail "gates:mpath=$v" "config generation failed"
+			continue
+		fi
+		if [ $v = y ] && ! grep -q '^CONFIG_NVME_MULTIPATH=y' "$obj/.config"; then
+			tap_fail "gates:mpath=$v" "CONFIG_NVME_MULTIPATH=y did not stick"
+			continue
+		fi
+		if [ $v = n ] && grep -q '^CONFIG_NVME_MULTIPATH=y' "$obj/.config"; then
+			tap_fail "gates:mpath=$v" "CONFIG_NVME_MULTIPATH cannot be disabled"
+			continue
+		fi
+		if wmake "$obj" -s drivers/nvme/ >> "$log" 2>&1; then
+			tap_ok "gates:mpath=$v"
+		else
+			grep -E 'error:|Error [0-9]' "$log" | tail -5 | sed 's/^/#   /'
+			tap_fail "gates:mpath=$v" "drivers/nvme/ does not build (see build/logs/gate-mpath-$v.log)"
+		fi
+	done
+}
+
+gate_debian() {
+	echo "# gate debian: drivers/nvme/host as modules under Debian's amd64 config"
+	local obj=$OBJ_BASE/debian log=$LOGS/gate-debian.log cfg
+	wcheckout "$(git -C "$TREE" rev-parse HEAD)" || return
+	if [ ! -f "$DEBIAN_CONFIG" ]; then
+		tap_skip "gates:debian" "$DEBIAN_CONFIG missing (linux-config-6.12)"
+		return
+	fi
+	mkdir -p "$obj"
+	cfg=$obj/.config.debian
+	xz -dc "$DEBIAN_CONFIG" > "$cfg.new"
+	# Debian's signing keys and debug info are not needed for a build test.
+	cat >> "$cfg.new" <<-'EOF'
+	CONFIG_SYSTEM_TRUSTED_KEYS=""
+	CONFIG_SYSTEM_REVOCATION_KEYS=""
+	CONFIG_MODULE_SIG_KEY="certs/signing_key.pem"
+	# CONFIG_MODULE_SIG_ALL is not set
+	# CONFIG_DEBUG_INFO_DWARF5 is not set
+	# CONFIG_DEBUG_INFO_BTF is not set
+	CONFIG_DEBUG_INFO_NONE=y
+	EOF
+	{
+		if ! cmp -s "$cfg.new" "$cfg" || [ ! -f "$obj/.config" ]; then
+			mv "$cfg.new" "$cfg"
+			cp "$cfg" "$obj/.config"
+			wmake "$obj" -s olddefconfig
+		fi
+		wmake "$obj" -s modules_prepare &&
+		wmake "$obj" -s drivers/nvme/host/
+	} > "$log" 2>&1
+	local rc=$?
+	rm -f "$cfg.new"
+	if [ $rc -ne 0 ]; then
+		grep -E 'error:|Error [0-9]' "$log" | tail -5 | sed 's/^/#   /'
+		tap_fail "gates:debian" "drivers/nvme/host does not build under Debian's config (see build/logs/gate-debian.log)"
+		return
+	fi
+	local objs
+	objs=$(cd "$obj/drivers/nvme/host" 2>/dev/null && ls *.o 2>/dev/null | grep -vc '\.mod\.o$')
+	tap_ok "gates:debian" "$objs objects in drivers/nvme/host (CONFIG_BLK_DEV_NVME=$(sed -n 's/^CONFIG_BLK_DEV_NVME=//p' "$obj/.config"))"
+}
+
+echo "TAP version 13"
+[ -d "$TREE/.git" ] || { tap_fail "gates" "no tree at $TREE"; tap_summary; exit; }
+need_wt=0
+for g in "${gates[@]}"; do [ "$g" != checkpatch ] && need_wt=1; done
+if [ $need_wt = 1 ] && ! setup_worktree; then
+	tap_fail "gates" "cannot create the worktree $WT"
+	tap_summary; exit
+fi
+for g in "${gates[@]}"; do
+	case $g in
+	checkpatch|bisect|sparse|mpath|debian) "gate_$g" ;;
+	*) tap_fail "gates:$g" "unknown gate" ;;
+	esac
+done
+tap_summary

@@ -1,0 +1,81 @@
+#!/bin/bash
+# selftests.sh [T=<test>]: install the nvme-mpath kselftests from the tree
+# and run each one in its own VM, under the topology it declares:
+#   # nvme-mpath-topology: <pcie-dual|pcie-single|pcie-dual+single|none>
+#   # nvme-mpath-cmdline: <extra kernel args>
+#   # nvme-mpath-timeout: <seconds>
+set -o pipefail
+. "$(dirname "$0")/common.sh"
+. "$(dirname "$0")/tap.sh"
+variant=${VARIANT:-test}
+only=${T:-}
+src=$TREE/tools/testing/selftests/nvme-mpath
+inst=$BUILD/kselftest
+echo "TAP version 13"
+echo "# selftests: nvme-mpath in the $variant kernel"
+if [ ! -d "$src" ]; then
+	tap_skip "nvme-mpath" "tools/testing/selftests/nvme-mpath does not exist in the tree yet"
+	tap_summary; exit
+fi
+grep -q '^TARGETS += nvme-mpath$' "$TREE/tools/testing/selftests/Makefile" ||
+	echo "# note: nvme-mpath is not in tools/testing/selftests/Makefile TARGETS"
+rm -rf "$inst"
+if ! flock "$KBUILD_LOCK" make -s -C "$TREE/tools/testing/selftests" O="$BUILD/obj/kselftest" \
+	TARGETS=nvme-mpath INSTALL_PATH="$inst" install > "$LOGS/kselftest-install.log" 2>&1; then
+	tail -20 "$LOGS/kselftest-install.log"
+	tap_fail "nvme-mpath:install" "kselftest install failed (see build/logs/kselftest-install.log)"
+	tap_summary; exit
+fi
+list=$inst/kselftest-list.txt
+tests=$(grep '^nvme-mpath:' "$list" 2>/dev/null | cut -d: -f2-)
+if [ -z "$tests" ]; then
+	tap_skip "nvme-mpath" "no tests installed (empty TEST_PROGS?)"
+	tap_summary; exit
+fi
+default_timeout=45
+[ -f "$inst/nvme-mpath/settings" ] &&
+	default_timeout=$(sed -n 's/^timeout=//p' "$inst/nvme-mpath/settings" | tail -1)
+default_timeout=${default_timeout:-45}
+
+header() { # header <file> <key>
+	sed -n "s/^#[[:space:]]*nvme-mpath-$2:[[:space:]]*//p" "$1" 2>/dev/null | head -1 | sed 's/[[:space:]]*$//'
+}
+
+found=0
+for t in $tests; do
+	if [ -n "$only" ] && [ "$t" != "$only" ] && [ "${t%.*}" != "$only" ]; then
+		continue
+	fi
+	found=1
+	f=$inst/nvme-mpath/$t
+	topo=$(header "$f" topology); topo=${topo:-none}
+	extra=$(header "$f" cmdline)
+	tmo=$(header "$f" timeout); tmo=${tmo:-$default_timeout}
+	name=selftest-${t%.*}
+	echo "# $t: topology $topo, timeout ${tmo}s${extra:+, cmdline '$extra'}"
+	out=$LOGS/$name.out
+	"$TOP/scripts/vm.py" --variant "$variant" --topo "$topo" --cmdline "$extra" \
+		--name "$name" --quiet --output "$out" --timeout $((tmo + 180)) \
+		--cwd "$inst" -- "./run_kselftest.sh -o $tmo -t nvme-mpath:$t"
+	rc=$?
+	sed 's/^/# /' "$out" | grep -v '^# TAP version\|^# 1\.\.' | tail -n "${SELFTEST_TAIL:-15}"
+	res=$(grep -E '^(not )?ok [0-9]+ selftests: nvme-mpath: ' "$out" | tail -1)
+	if [ -s "$LOGS/$name.problems" ] && [ -n "$res" ]; then
+		sed 's/^/#   kernel: /' "$LOGS/$name.problems" | head -10
+		res="not ok - # kernel warnings/bugs on the console (see build/logs/$name.log)"
+	fi
+	case $res in
+	"ok "*"# SKIP"*)
+		reason=$(grep -E '#[[:space:]]*SKIP' "$out" | grep -v '^ok [0-9]* selftests:' | tail -1 |
+			sed -E 's/.*SKIP[]:)]*[[:space:]]*//')
+		tap_skip "nvme-mpath:$t" "${reason:-skipped (exit 4)}" ;;
+	"ok "*)
+		tap_ok "nvme-mpath:$t" ;;
+	"not ok "*) tap_fail "nvme-mpath:$t" "${res##*# }" ;;
+	*) tap_fail "nvme-mpath:$t" "no result (guest status $rc; see build/logs/$name.log)" ;;
+	esac
+done
+if [ $found = 0 ]; then
+	tap_fail "nvme-mpath:$only" "no such test (have: $(echo $tests))"
+fi
+tap_summary
