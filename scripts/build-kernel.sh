@@ -9,7 +9,7 @@ test)  frags=("$TOP/configs/test.config") ;;
 debug) frags=("$TOP/configs/test.config" "$TOP/configs/debug.config") ;;
 *) die "unknown variant '$variant' (test or debug)" ;;
 esac
-[ -d "$TREE/.git" ] || die "no kernel tree at $TREE (run make tree)"
+[ -e "$TREE/.git" ] || die "no kernel tree at $TREE (run make tree)"
 obj=$OBJ_BASE/$variant
 log=$LOGS/build-$variant.log
 ccache_setup

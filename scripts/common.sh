@@ -5,6 +5,7 @@ BUILD=${BUILD:-$TOP/build}
 TREE=${TREE:-$BUILD/linux}
 case $TREE in /*) ;; *) TREE=$TOP/$TREE ;; esac
 OBJ_BASE=${OBJ_BASE:-$BUILD/obj}
+case $OBJ_BASE in /*) ;; *) OBJ_BASE=$TOP/$OBJ_BASE ;; esac
 LOGS=${LOGS:-$BUILD/logs}
 KBUILD_LOCK=${KBUILD_LOCK:-$BUILD/.kbuild.lock}
 export CCACHE_DIR=${CCACHE_DIR:-$BUILD/ccache}

@@ -165,8 +165,10 @@ gate_mpath() {
 	fi
 	local v frag obj log
 	for v in y n; do
-		obj=$OBJ_BASE/mpath-$v log=$LOGS/gate-mpath-$v.log
-		frag=$obj.fragment
+		# =y is the test config itself: reuse the bisect gate's objects.
+		if [ $v = y ]; then obj=$WT_BASE/obj/bisect; else obj=$OBJ_BASE/mpath-$v; fi
+		log=$LOGS/gate-mpath-$v.log
+		frag=$LOGS/gate-mpath-$v.fragment
 		mkdir -p "$obj"
 		if [ $v = y ]; then echo "CONFIG_NVME_MULTIPATH=y" > "$frag"
 		else echo "# CONFIG_NVME_MULTIPATH is not set" > "$frag"; fi

@@ -88,7 +88,7 @@ apply_patches() {
 			if ! out=$(git -C "$TREE" am -q --no-3way --committer-date-is-author-date "$PATCHES/$p" 2>&1); then
 				git -C "$TREE" am --abort >/dev/null 2>&1 || true
 				echo "FAIL: patch $p does not apply:" >&2
-				echo "$out" | sed 's/^/    /' >&2
+				echo "$out" | grep -vE "^hint:|^When you have|^If you prefer|^To restore" | sed "s/^/    /" >&2
 				exit 1
 			fi
 			echo "  applied $p"
