@@ -22,7 +22,7 @@ show_paths() {
 	local n
 	n=$(ctrls | grep -c .)
 	echo "controllers in subsystem $SUBNQN_PART: $n"
-	ctrls | sed 's/^/  /; s/ / state=/'
+	ctrls | while read -r c st; do echo "  $c: $st"; done
 }
 
 section "Topology"
@@ -50,7 +50,7 @@ if [ -z "$dev" ]; then
 	done
 	echo
 	echo "NOTE: no nvm-sub* multipath block device (kernel without the series?):"
-	echo "      using the first NVMe namespace, $dev; it has a single path."
+	echo "      using the first NVMe namespace block device instead: $dev"
 fi
 [ -n "$dev" ] || { echo "no NVMe block device found"; exit 1; }
 

@@ -272,7 +272,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--variant", default=os.environ.get("VARIANT", "test"))
-    ap.add_argument("--kernel", help="bzImage (default build/obj/<variant>/arch/x86/boot/bzImage)")
+    ap.add_argument("--kernel", default=os.environ.get("KERNEL"),
+                    help="bzImage (default: $KERNEL, else build/obj/<variant>/arch/x86/boot/bzImage)")
     ap.add_argument("--topo", default="pcie-dual", choices=TOPOLOGIES)
     ap.add_argument("--backing", default="file", choices=("file", "null"))
     ap.add_argument("--timeout", type=int, default=300, help="seconds (default 300)")
