@@ -22,6 +22,7 @@ if [ -d /etc/nvme ]; then
 	mkdir -p /run/etc-nvme && cp -a /etc/nvme/. /run/etc-nvme/ 2>/dev/null
 	mount --bind /run/etc-nvme /etc/nvme
 fi
+mkfifo /run/init-wait
 mount -t debugfs debugfs /sys/kernel/debug
 mount -t configfs configfs /sys/kernel/config
 mkdir -p $SHARE
@@ -49,6 +50,10 @@ if [ -w /sys/kernel/debug/kmemleak ]; then
 fi
 echo "$rc" > $SHARE/rc.tmp && mv $SHARE/rc.tmp $SHARE/rc
 sync
+# Power off.  PID 1 must not exit meanwhile (that panics), and the root
+# filesystem may already be gone: wait with shell builtins only.
+exec 9<> /run/init-wait
 echo o > /proc/sysrq-trigger
-sleep 10
+read -r -t 60 -u 9 _
 echo b > /proc/sysrq-trigger
+while :; do read -r -t 60 -u 9 _; done

@@ -301,7 +301,14 @@ def main():
     os.makedirs(LOGS, exist_ok=True)
     console_log = os.path.join(LOGS, f"{opts.name}.log")
 
-    tmp = tempfile.mkdtemp(prefix="nvme-mpath-vm.")
+    # Backing images and the share live in RAM when there is room: deleting a
+    # fragmented sparse image from disk can take half a minute.
+    tmpbase = os.environ.get("VM_TMPDIR")
+    if not tmpbase and os.access("/dev/shm", os.W_OK):
+        st = os.statvfs("/dev/shm")
+        if st.f_bavail * st.f_frsize > 6 * GIB:
+            tmpbase = "/dev/shm"
+    tmp = tempfile.mkdtemp(prefix="nvme-mpath-vm.", dir=tmpbase)
     share = os.path.join(tmp, "share")
     ctldir = os.path.join(share, "ctl")
     os.makedirs(ctldir)
