@@ -11,6 +11,11 @@ mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mountpoint -q /dev || mount -t devtmpfs devtmpfs /dev
 mkdir -p /dev/pts /dev/shm
+# devtmpfs has no /dev/fd, /dev/std*: udev would make them.
+[ -e /dev/fd ] || ln -s /proc/self/fd /dev/fd
+[ -e /dev/stdin ] || ln -s /proc/self/fd/0 /dev/stdin
+[ -e /dev/stdout ] || ln -s /proc/self/fd/1 /dev/stdout
+[ -e /dev/stderr ] || ln -s /proc/self/fd/2 /dev/stderr
 mount -t devpts devpts /dev/pts
 mount -t tmpfs tmpfs /dev/shm
 for d in /tmp /run /var/tmp /root /var/log /var/lib /mnt /media; do
@@ -37,12 +42,12 @@ cd /tmp
 [ -f $SHARE/cwd ] && cd "$(cat $SHARE/cwd)"
 [ -f $SHARE/env ] && . $SHARE/env
 
-echo "nvme-mpath-guest: running command"
+echo "nvme-mpath-guest: running command" > /dev/kmsg
 set -o pipefail
 bash $SHARE/cmd.sh </dev/null 2>&1 | tee -a $SHARE/output >/dev/console
 rc=$?
 set +o pipefail
-echo "nvme-mpath-guest: command exited rc=$rc" >/dev/console
+echo "nvme-mpath-guest: command exited rc=$rc" > /dev/kmsg
 
 if [ -w /sys/kernel/debug/kmemleak ]; then
 	echo scan > /sys/kernel/debug/kmemleak
