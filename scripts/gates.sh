@@ -13,6 +13,7 @@ set -o pipefail
 . "$(dirname "$0")/tap.sh"
 PATCHES=${PATCHES:-$TOP/patches}
 WT_BASE=${BISECT:-$BUILD/bisect}
+case $WT_BASE in /*) ;; *) WT_BASE=$TOP/$WT_BASE ;; esac
 WT=$WT_BASE/linux
 ALLOW=$PATCHES/checkpatch-allow
 DEBIAN_CONFIG=${DEBIAN_CONFIG:-/usr/src/linux-config-6.12/config.amd64_none_amd64.xz}

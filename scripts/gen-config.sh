@@ -9,6 +9,9 @@ obj=$1; shift
 [ $# -gt 0 ] || die "usage: gen-config.sh <objdir> <fragment>..."
 mkdir -p "$obj"
 obj=$(cd "$obj" && pwd)
+frags=()
+for f in "$@"; do frags+=("$(readlink -f "$f")"); done
+set -- "${frags[@]}"
 gen=$obj/.config.gen
 rm -f "$gen"
 (
