@@ -18,8 +18,17 @@ mkdir -p /dev/pts /dev/shm
 [ -e /dev/stderr ] || ln -s /proc/self/fd/2 /dev/stderr
 mount -t devpts devpts /dev/pts
 mount -t tmpfs tmpfs /dev/shm
-for d in /tmp /run /var/tmp /root /var/log /var/lib /mnt /media; do
+mount -t tmpfs tmpfs /run
+# Keep a view of the host root: the project may live under a directory that
+# gets a tmpfs below (a CI clone in /tmp, say); it is bound back in place.
+mkdir -p /run/hostroot
+mount --bind / /run/hostroot
+TMPFS_DIRS="/tmp /var/tmp /root /var/log /var/lib /mnt /media"
+for d in $TMPFS_DIRS; do
 	mount -t tmpfs tmpfs "$d"
+	case $TOP/ in
+	"$d"/*) mkdir -p "$TOP" && mount --bind "/run/hostroot$TOP" "$TOP" ;;
+	esac
 done
 # /etc/nvme (hostnqn, hostid) is read from the host copy; give the guest a
 # writable one in case a tool wants to write there.
