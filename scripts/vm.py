@@ -299,6 +299,18 @@ def main():
         log(f"no kernel at {kernel} (run make kernel)")
         return 2
     os.makedirs(LOGS, exist_ok=True)
+    # Two guests of the same name at once get separate logs.
+    import fcntl
+    name = opts.name
+    for i in range(1, 100):
+        lockf = open(os.path.join(LOGS, f".{name}.lock"), "w")
+        try:
+            fcntl.flock(lockf, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except OSError:
+            lockf.close()
+            name = f"{opts.name}-{i + 1}"
+    opts.name = name
     console_log = os.path.join(LOGS, f"{opts.name}.log")
 
     # Backing images and the share live in RAM when there is room: deleting a
