@@ -1,7 +1,7 @@
 #!/bin/bash
 # Guest side of `make demo` (topology pcie-dual): show the multipath
 # topology, run fio through the multipath node while the host hot-unplugs
-# ctrl1, then plug it back.
+# the controller that carries the I/O, then plug it back.
 RUNTIME=${DEMO_RUNTIME:-20}
 UNPLUG_AT=${DEMO_UNPLUG_AT:-7}
 HOSTCTL=${NVME_MPATH_HOSTCTL:?not running under scripts/vm.py}
@@ -19,10 +19,37 @@ ctrls() { # controllers of the demo subsystem: "nvme0 live" lines
 }
 
 show_paths() {
-	local n
+	local n h p c
 	n=$(ctrls | grep -c .)
 	echo "controllers in subsystem $SUBNQN_PART: $n"
 	ctrls | while read -r c st; do echo "  $c: $st"; done
+	for h in /sys/block/nvm-sub*; do
+		[ -d "$h/paths" ] || continue
+		echo -n "  $(basename "$h") paths:"
+		for p in $(ls "$h/paths"); do
+			c=$(basename "$(readlink -f "/sys/block/$p/device")")
+			echo -n " $p ($c, $(cat "/sys/class/nvme/$c/state"))"
+		done
+		echo
+	done
+}
+
+# I/Os completed by a path disk (reads + writes)
+path_ios() { awk '{print $1 + $5}' "/sys/block/$1/stat"; }
+
+# The QEMU device id of the controller whose path carries the head's I/O:
+# the harness puts ctrl0 behind the root port of bus 01, ctrl1 of bus 02.
+active_ctrl_id() {
+	local h=$1 p best= most=-1 a b addr
+	for p in $(ls "/sys/block/$h/paths" 2>/dev/null); do
+		a=$(path_ios "$p"); sleep 0.5; b=$(path_ios "$p")
+		[ $((b - a)) -gt "$most" ] && { most=$((b - a)); best=$p; }
+	done
+	addr=$(cat "/sys/block/$best/device/address" 2>/dev/null)
+	case $addr in
+	0000:01:*) echo ctrl0 ;;
+	*) echo ctrl1 ;;
+	esac
 }
 
 section "Topology"
@@ -54,14 +81,15 @@ if [ -z "$dev" ]; then
 fi
 [ -n "$dev" ] || { echo "no NVMe block device found"; exit 1; }
 
-section "fio: ${RUNTIME}s 4k randrw with verify on $dev (io_uring, direct, QD16); ctrl1 unplugged after ${UNPLUG_AT}s"
+section "fio: ${RUNTIME}s 4k randrw with verify on $dev (io_uring, direct, QD16); the active controller unplugged after ${UNPLUG_AT}s"
 fio --name=demo --filename="$dev" --ioengine=io_uring --direct=1 --rw=randrw \
 	--bs=4k --iodepth=16 --size=256M --runtime="$RUNTIME" --time_based \
 	--verify=crc32c --verify_backlog=256 --verify_fatal=1 \
 	--output-format=json --output=/tmp/fio.json > /tmp/fio.out 2>&1 &
 fio_pid=$!
-sleep "$UNPLUG_AT"
-echo "[t=${UNPLUG_AT}s] host: unplug ctrl1 -> $("$HOSTCTL" unplug ctrl1 2>&1)"
+sleep "$((UNPLUG_AT - 1))"
+victim=$(active_ctrl_id "$(basename "$dev")")
+echo "[t=${UNPLUG_AT}s] host: unplug $victim (it carries the I/O) -> $("$HOSTCTL" unplug "$victim" 2>&1)"
 sleep 2
 show_paths | sed 's/^/    /'
 wait $fio_pid
@@ -88,8 +116,8 @@ sys.exit(0 if rc == 0 and err == 0 else 1)
 PY
 fio_ok=$?
 
-section "Re-plug ctrl1"
-echo "host: plug ctrl1 -> $("$HOSTCTL" plug ctrl1 2>&1)"
+section "Re-plug $victim"
+echo "host: plug $victim -> $("$HOSTCTL" plug "$victim" 2>&1)"
 for _ in $(seq 60); do
 	[ "$(ctrls | grep -c ' live$')" -ge 2 ] && break
 	sleep 0.5
