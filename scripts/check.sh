@@ -5,7 +5,7 @@ set -o pipefail
 . "$(dirname "$0")/common.sh"
 export TAP_RESULTS=$LOGS/check-results.tsv
 : > "$TAP_RESULTS"
-S=$TOP/scripts
+SCR=$TOP/scripts   # (not S: make exports S, the KUnit suite glob)
 start=$(date +%s)
 echo "TAP version 13"
 
@@ -32,7 +32,7 @@ part() {
 	local name=$1 t0; shift
 	t0=$(date +%s)
 	echo "# == $name"
-	"$@" 2>&1 | grep -v '^TAP version'
+	"$@" 2>&1 | grep --line-buffered -v '^TAP version'
 	echo "# $name: $(( $(date +%s) - t0 )) s"
 }
 
@@ -42,19 +42,19 @@ skip_part() {
 	printf 'skip\t%s\t%s\n' "$1" "$2" >> "$TAP_RESULTS"
 }
 
-step setup "$S/setup.sh"
+step setup "$SCR/setup.sh"
 tree_ok=0 kernel_ok=0
-step tree "$S/tree.sh" --auto && tree_ok=1
+step tree "$SCR/tree.sh" --auto && tree_ok=1
 if [ $tree_ok = 1 ]; then
-	step kernel "$S/build-kernel.sh" test && kernel_ok=1
-	part gates "$S/gates.sh"
+	step kernel "$SCR/build-kernel.sh" test && kernel_ok=1
+	part gates "$SCR/gates.sh"
 else
 	skip_part kernel "no tree"
 	skip_part gates "no tree"
 fi
 if [ $kernel_ok = 1 ]; then
-	part kunit "$S/kunit.sh"
-	part selftests "$S/selftests.sh"
+	part kunit "$SCR/kunit.sh"
+	part selftests "$SCR/selftests.sh"
 else
 	skip_part kunit "no test kernel"
 	skip_part selftests "no test kernel"
