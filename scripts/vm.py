@@ -344,7 +344,7 @@ def main():
     topo_args, ctrls = build_topology(opts.topo, opts.backing, tmp)
     init = os.path.join(TOP, "scripts", "guest-init.sh")
     append = ("console=ttyS0 root=hostroot rootfstype=9p "
-              "rootflags=trans=virtio,version=9p2000.L,msize=262144 ro "
+              "rootflags=trans=virtio,version=9p2000.L,msize=262144,cache=loose ro "
               f"init={init} panic=-1 oops=panic " + opts.cmdline).strip()
     # oops=panic: a guest that oopsed is stopped at once, the log keeps the oops.
     qemu = ["qemu-system-x86_64", "-machine", "q35", "-accel", "tcg",
