@@ -10,7 +10,10 @@ CMD ?= lsblk
 T ?=
 S ?=
 # Variables passed to the scripts through the environment.
-export VARIANT TOPO BACKING TIMEOUT CMD T S FORCE TREE
+export VARIANT TOPO BACKING TIMEOUT T S FORCE TREE
+# CMD is passed unexpanded (make would eat a '$(...)' in it), single-quoted.
+unexport CMD
+CMD_QUOTED = '$(subst ','\'',$(value CMD))'
 
 SCRIPTS := scripts
 
@@ -43,7 +46,7 @@ kernel:
 
 vm: kernel
 	@$(SCRIPTS)/vm.py --variant "$$VARIANT" --topo "$$TOPO" --backing "$$BACKING" \
-		--timeout "$$TIMEOUT" --name vm -- "$$CMD"
+		--timeout "$$TIMEOUT" --name vm -- $(CMD_QUOTED)
 
 selftests: kernel
 	@$(SCRIPTS)/selftests.sh

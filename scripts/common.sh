@@ -20,6 +20,9 @@ JOBS=${JOBS:-$(nproc 2>/dev/null || echo 2)}
 # changed command line and recompiles everything.
 KCC="ccache gcc"
 
+# Variables of the top Makefile (T=, S=, CMD=...) must not reach kbuild.
+unset MAKEFLAGS MFLAGS MAKELEVEL
+
 mkdir -p "$BUILD" "$LOGS"
 
 die() { echo "ERROR: $*" >&2; exit 1; }
