@@ -2,7 +2,7 @@
 # Interleaved 4k random reads, multipath head against the single-path
 # controller, 5 rounds of 4 s at QD1 and QD32 (a rough look; `make bench`
 # is the real benchmark).  Run with:
-#   make vm TOPO=pcie-dual+single BACKING=null CMD=scripts/qd-compare-guest.sh
+#   make vm TOPO=pcie-dual+single BACKING=null CMD=$PWD/scripts/qd-compare-guest.sh
 H=$(ls -d /sys/block/nvm-sub* | head -1); H=/dev/${H##*/}
 S=
 for b in /sys/block/nvme*n*; do
