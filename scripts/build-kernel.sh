@@ -1,16 +1,33 @@
 #!/bin/bash
-# build-kernel.sh [variant]   (variant: test (default) or debug)
+# build-kernel.sh [variant]   (variant: test (default), debug or base)
 # Out-of-tree, incremental bzImage build of $TREE in build/obj/<variant>.
+# `base` is the unmodified base (tag base, 6.12 with its own multipath) from
+# a worktree at build/base/linux, built in build/base/obj/base with the test
+# config: ../../linux from there as from build/obj/test, so ccache hits for
+# every file the series does not touch.
 set -eo pipefail
 . "$(dirname "$0")/common.sh"
 variant=${1:-${VARIANT:-test}}
 case $variant in
 test)  frags=("$TOP/configs/test.config") ;;
 debug) frags=("$TOP/configs/test.config" "$TOP/configs/debug.config") ;;
-*) die "unknown variant '$variant' (test or debug)" ;;
+base)  frags=("$TOP/configs/test.config") ;;
+*) die "unknown variant '$variant' (test, debug or base)" ;;
 esac
 [ -e "$TREE/.git" ] || die "no kernel tree at $TREE (run make tree)"
 obj=$OBJ_BASE/$variant
+if [ "$variant" = base ]; then
+	base_tree=$BUILD/base/linux
+	if [ ! -e "$base_tree/.git" ]; then
+		git -C "$TREE" worktree prune
+		git -C "$TREE" worktree add -q --detach "$base_tree" base
+	fi
+	git -C "$base_tree" checkout -q --detach base
+	export TREE=$base_tree
+	obj=$BUILD/base/obj/base
+	# scripts/vm.py --variant base looks in build/obj/base
+	mkdir -p "$OBJ_BASE" && ln -sfn "$obj" "$OBJ_BASE/base"
+fi
 log=$LOGS/build-$variant.log
 ccache_setup
 start=$(date +%s)

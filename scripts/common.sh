@@ -8,7 +8,9 @@ OBJ_BASE=${OBJ_BASE:-$BUILD/obj}
 case $OBJ_BASE in /*) ;; *) OBJ_BASE=$TOP/$OBJ_BASE ;; esac
 LOGS=${LOGS:-$BUILD/logs}
 KBUILD_LOCK=${KBUILD_LOCK:-$BUILD/.kbuild.lock}
-export CCACHE_DIR=${CCACHE_DIR:-$BUILD/ccache}
+# One cache per user, as ccache's own default: every clone (CI's fresh ones
+# included) reuses what an earlier one compiled.
+export CCACHE_DIR=${CCACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/nvme-mpath-ccache}
 # Relative paths in the cache keys: the bisect worktree (build/bisect/linux,
 # objects in build/bisect/obj) then shares cache entries with build/linux.
 export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$BUILD}

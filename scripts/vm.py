@@ -180,9 +180,11 @@ def build_topology(topo, backing, tmp):
     if topo in ("pcie-single", "pcie-dual+single"):
         args += ["-device", "pcie-root-port,id=rp3,chassis=3,slot=3"]
         d3 = drive("single1")
-        args += ["-device", "nvme-subsys,id=subsys1,nqn=single0"]
-        ctrl("ctrl2", "rp3", "single0serial", "subsys1")
-        args += ["-device", f"nvme-ns,drive={d3},nsid=1,shared=off"]
+        # No nvme-subsys: a plain controller (CMIC 0), so that no multipath
+        # (ours or 6.12's, which adds a head to any namespace of a
+        # multi-controller subsystem) stacks on it: the single-path baseline.
+        ctrl("ctrl2", "rp3", "single0serial")
+        args += ["-device", f"nvme-ns,drive={d3},nsid=1,bus=ctrl2"]
     # A spare hotplug-capable port lets tests add controllers.
     if topo != "none":
         args += ["-device", "pcie-root-port,id=rp9,chassis=9,slot=9"]

@@ -1,0 +1,605 @@
+#!/usr/bin/env python3
+"""Guest side of `make bench` (see scripts/bench.py): runs in a guest booted
+by scripts/vm.py and prints one "@BENCH <json>" line per measurement.
+
+  bench-guest.py iops  --cases single,mp[,dm-rr,dm-st] --workloads ... --rounds N
+  bench-guest.py stall --events unplug,reset,tcp-kato5,tcp-kato1
+  bench-guest.py scale --counts 1,64,512,1024
+
+The same script serves our kernel (heads /dev/nvm-subXnY) and the unmodified
+base (6.12's heads /dev/nvmeXnY under nvme-subsysX); with
+nvme_core.multipath=N it builds dm-multipath tables over the two
+per-controller nodes.
+"""
+
+import argparse
+import glob
+import json
+import mmap
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+
+SINGLE_SERIAL = "single0serial"
+MPATH_SERIAL = "mpath0serial"
+NVMET = "/sys/kernel/config/nvmet"
+HOSTID = "6c1a8a4f-5d35-4b2e-9a0b-7f2c0a9e1d11"
+HOSTNQN = "nqn.2014-08.org.nvmexpress:uuid:" + HOSTID
+HOSTCTL = os.environ.get("NVME_MPATH_HOSTCTL")
+
+
+def emit(kind, **kw):
+    print("@BENCH " + json.dumps(dict(kind=kind, **kw)), flush=True)
+
+
+def say(msg):
+    print(f"# {msg}", flush=True)
+
+
+def read(path, default=""):
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except OSError:
+        return default
+
+
+def write(path, val):
+    with open(path, "w") as f:
+        f.write(str(val))
+
+
+def sh(cmd, check=True):
+    r = subprocess.run(cmd, shell=True, capture_output=True, text=True)
+    if check and r.returncode:
+        raise RuntimeError(f"{cmd}: rc {r.returncode}: {r.stderr.strip()}")
+    return r.stdout.strip()
+
+
+def wait_for(pred, timeout, step=0.1):
+    end = time.time() + timeout
+    while time.time() < end:
+        if pred():
+            return True
+        time.sleep(step)
+    return pred()
+
+
+# ---------------------------------------------------------------------------
+# Topology: works on both kernels.
+
+def disk_parent(disk):
+    return os.path.basename(os.path.realpath(f"/sys/block/{disk}/device"))
+
+
+def is_head(disk):
+    # ours: nvm-subXnY; 6.12: nvmeXnY whose device is the subsystem
+    return disk.startswith("nvm-sub") or disk_parent(disk).startswith("nvme-subsys")
+
+
+def heads():
+    return sorted(d for d in os.listdir("/sys/block")
+                  if d.startswith("nvm") and is_head(d))
+
+
+def head_paths(h):
+    if os.path.isdir(f"/sys/block/{h}/paths"):
+        return sorted(os.listdir(f"/sys/block/{h}/paths"))
+    m = re.fullmatch(r"nvme(\d+)n(\d+)", h)
+    if not m:
+        return []
+    pat = re.compile(rf"nvme{m.group(1)}c\d+n{m.group(2)}")
+    return sorted(d for d in os.listdir("/sys/block") if pat.fullmatch(d))
+
+
+def ctrl_serial(ctrl):
+    return read(f"/sys/class/nvme/{ctrl}/serial")
+
+
+def visible_disks(serial, nsid="1"):
+    """Visible per-controller nodes of controllers with this serial."""
+    out = []
+    for d in sorted(os.listdir("/sys/block")):
+        if not re.fullmatch(r"nvme\d+n\d+", d) or is_head(d):
+            continue
+        if ctrl_serial(disk_parent(d)) == serial and read(f"/sys/block/{d}/nsid") == nsid \
+                and os.path.exists(f"/dev/{d}"):
+            out.append(d)
+    return out
+
+
+def mp_head(nqn_part=None, nsid="1"):
+    for h in heads():
+        sub = disk_parent(h)
+        nqn = read(f"/sys/class/nvme-subsystem/{sub}/subsysnqn")
+        if nqn_part and nqn_part not in nqn:
+            continue
+        if read(f"/sys/block/{h}/nsid") == nsid:
+            return h
+    return None
+
+
+def path_ios(disk):
+    f = read(f"/sys/block/{disk}/stat", "0 0 0 0 0").split()
+    return int(f[0]) + int(f[4])
+
+
+def active_path(h):
+    before = {p: path_ios(p) for p in head_paths(h)}
+    sh(f"dd if=/dev/{h} of=/dev/null bs=4k count=64 iflag=direct status=none")
+    best = max(before, key=lambda p: path_ios(p) - before[p], default=None)
+    if best is None or path_ios(best) == before[best]:
+        return None
+    return best
+
+
+def pcie_id(ctrl):
+    bus = os.path.basename(os.path.realpath(f"/sys/class/nvme/{ctrl}/device")).rsplit(".", 1)[0]
+    for s in glob.glob("/sys/bus/pci/slots/*"):
+        if read(f"{s}/address") == bus:
+            return {"1": "ctrl0", "2": "ctrl1"}.get(os.path.basename(s))
+    return None
+
+
+def hostctl(*args):
+    if not HOSTCTL:
+        raise RuntimeError("not under scripts/vm.py (no NVME_MPATH_HOSTCTL)")
+    return sh(" ".join([HOSTCTL] + list(args)))
+
+
+def kernel_info():
+    return dict(release=os.uname().release, version=os.uname().version,
+                cmdline=read("/proc/cmdline"),
+                multipath=read("/sys/module/nvme_core/parameters/multipath", "n/a"))
+
+
+# ---------------------------------------------------------------------------
+# fio
+
+def fio_cmd(dev, rw, qd, jobs, runtime, ramp, extra=()):
+    return ["fio", "--name=bench", f"--filename=/dev/{dev}", "--ioengine=io_uring",
+            "--direct=1", f"--rw={rw}", "--bs=4k", f"--iodepth={qd}",
+            f"--numjobs={jobs}", "--group_reporting", "--time_based",
+            f"--runtime={int(runtime * 1000)}ms", f"--ramp_time={int(ramp * 1000)}ms",
+            "--size=1G",
+            "--norandommap", "--randrepeat=0", "--output-format=json"] + list(extra)
+
+
+def fio_json(cmd):
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    try:
+        j = json.loads(r.stdout[r.stdout.index("{"):])
+    except (ValueError, json.JSONDecodeError):
+        raise RuntimeError(f"fio rc {r.returncode}: {r.stderr.strip()[:300]}")
+    return r.returncode, j
+
+
+# ---------------------------------------------------------------------------
+# Part 1: per-I/O overhead
+
+def dm_setup(paths):
+    """dm-multipath maps over the per-controller nodes, two selectors."""
+    size = sh(f"blockdev --getsz /dev/{paths[0]}")
+    tables = {
+        "dm-rr": f"0 {size} multipath 0 0 1 1 round-robin 0 {len(paths)} 1 "
+                 + " ".join(f"/dev/{p} 1" for p in paths),
+        "dm-st": f"0 {size} multipath 0 0 1 1 service-time 0 {len(paths)} 2 "
+                 + " ".join(f"/dev/{p} 1 1" for p in paths),
+    }
+    devs = {}
+    for name, table in tables.items():
+        sh(f"dmsetup create --noudevsync bench-{name} --table '{table}'")
+        sh("dmsetup mknodes")
+        minor = sh(f"dmsetup info -c --noheadings -o minor bench-{name}")
+        devs[name] = f"dm-{minor.strip()}"
+        emit("dm-table", case=name, table=table, dev=devs[name],
+             status=sh(f"dmsetup status bench-{name}"))
+    return devs
+
+
+def cmd_iops(a):
+    cases = a.cases.split(",")
+    devs = {}
+    single = visible_disks(SINGLE_SERIAL)
+    if "single" in cases:
+        if not single:
+            raise SystemExit("no single-path controller (topology pcie-dual+single?)")
+        devs["single"] = single[0]
+    if "mp" in cases:
+        wait_for(lambda: mp_head(), 30)
+        h = mp_head()
+        if not h:
+            raise SystemExit("no multipath head")
+        wait_for(lambda: len(head_paths(h)) >= 2, 30)
+        devs["mp"] = h
+        emit("topology", head=h, paths=head_paths(h))
+    if any(c.startswith("dm-") for c in cases):
+        paths = visible_disks(MPATH_SERIAL)
+        if len(paths) != 2:
+            raise SystemExit(f"dm-multipath needs 2 visible paths, found {paths}")
+        devs.update(dm_setup(paths))
+    emit("info", kernel=kernel_info(), devs=devs,
+         fio=sh("fio --version"), cmd=" ".join(fio_cmd("DEV", "RW", "QD", "JOBS",
+                                                        a.runtime, a.ramp)))
+    wls = [w.split(":") for w in a.workloads.split(",")]
+    for rnd in range(a.rounds):
+        for rw, qd, jobs in wls:
+            # rotate the case order every round: no case always runs first
+            k = rnd % len(cases)
+            for case in cases[k:] + cases[:k]:
+                rc, j = fio_json(fio_cmd(devs[case], rw, qd, jobs, a.runtime, a.ramp))
+                job = j["jobs"][0]
+                d = job["read" if "read" in rw else "write"]
+                emit("iops", case=case, dev=devs[case], rw=rw, qd=int(qd), jobs=int(jobs),
+                     round=rnd, iops=round(d["iops"]), lat_mean_us=round(d["lat_ns"]["mean"] / 1000, 1),
+                     errors=job.get("total_err", 0), rc=rc)
+    for name in devs:
+        if name.startswith("dm-"):
+            sh(f"dmsetup remove --noudevsync bench-{name}", check=False)
+
+
+# ---------------------------------------------------------------------------
+# Part 2: failover stall
+
+def lat_log_stats(path, event_ms, bin_ms=100):
+    """Per-I/O log (unix ms, latency ns, ...) -> stall figures and a series."""
+    times, lats = [], []
+    with open(path) as f:
+        for line in f:
+            p = line.split(",")
+            if len(p) < 2:
+                continue
+            times.append(int(p[0]))
+            lats.append(int(p[1]))
+    if not times:
+        return dict(n=0)
+    order = sorted(range(len(times)), key=times.__getitem__)
+    ts = [times[i] for i in order]
+    gap, gap_at = 0, ts[0]
+    for x, y in zip(ts, ts[1:]):
+        if y - x > gap:
+            gap, gap_at = y - x, x
+    after = [t for t in ts if t >= event_ms]
+    t0 = ts[0]
+    nbins = (ts[-1] - t0) // bin_ms + 1
+    series = [0] * nbins
+    for t in ts:
+        series[(t - t0) // bin_ms] += 1
+    imax = max(range(len(lats)), key=lats.__getitem__)
+    return dict(n=len(ts), max_lat_ms=round(lats[imax] / 1e6, 1),
+                max_lat_at_ms=times[imax] - event_ms,
+                max_gap_ms=gap, max_gap_at_ms=gap_at - event_ms,
+                first_after_event_ms=(after[0] - event_ms) if after else None,
+                t0_ms=t0 - event_ms, bin_ms=bin_ms,
+                iops_series=[c * 1000 // bin_ms for c in series])
+
+
+def run_stall(name, dev, runtime, event_at, action, after=None):
+    """fio QD16 randread on dev; action() at event_at s; stall figures."""
+    logp = f"/tmp/stall-{name}"
+    for f in glob.glob(logp + "*"):
+        os.remove(f)
+    cmd = fio_cmd(dev, "randread", 16, 1, runtime, 0,
+                  ["--continue_on_error=all", f"--write_lat_log={logp}",
+                   "--log_avg_msec=0", "--log_unix_epoch=1"])
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(event_at)
+    event_ms = int(time.time() * 1000)
+    detail = action()
+    out, err = proc.communicate()
+    rc = proc.returncode
+    if after:
+        after()
+    try:
+        j = json.loads(out[out.index("{"):])
+        job = j["jobs"][0]
+        errors = job.get("total_err", 0)
+        ios = job["read"]["total_ios"]
+    except (ValueError, KeyError, json.JSONDecodeError):
+        errors, ios = None, 0
+        say(f"fio output unreadable: {err.strip()[:300]}")
+    st = lat_log_stats(f"{logp}_lat.1.log", event_ms)
+    emit("stall", event=name, dev=dev, fio_rc=rc, errors=errors, ios=ios,
+         detail=detail, cmd=" ".join(cmd), **st)
+
+
+def wait_paths(h, n, timeout=60):
+    return wait_for(lambda: len(head_paths(h)) >= n and all(
+        read(f"/sys/class/nvme/{disk_parent(p)}/state") == "live" for p in head_paths(h)),
+        timeout)
+
+
+def stall_pcie(event, runtime, event_at):
+    h = mp_head(MPATH_SERIAL[:6])
+    if not h or not wait_paths(h, 2):
+        raise RuntimeError("no multipath head with 2 live paths")
+    p = active_path(h)
+    ctrl = disk_parent(p)
+    if event == "reset":
+        def act():
+            write(f"/sys/class/nvme/{ctrl}/reset_controller", 1)
+            return f"reset {ctrl} (path {p})"
+        run_stall(event, h, runtime, event_at, act)
+        wait_paths(h, 2)
+        return
+    qid = pcie_id(ctrl)
+
+    def act():
+        hostctl("unplug", qid)
+        return f"hot-unplug {qid}={ctrl} (path {p})"
+
+    def replug():
+        hostctl("plug", qid)
+        if not wait_paths(h, 2, 60):
+            say(f"{h}: path of {qid} did not come back")
+    run_stall(event, h, runtime, event_at, act, replug)
+
+
+def nvmet_port(pid, addr, svc):
+    d = f"{NVMET}/ports/{pid}"
+    os.mkdir(d)
+    write(f"{d}/addr_trtype", "tcp")
+    write(f"{d}/addr_adrfam", "ipv4")
+    write(f"{d}/addr_traddr", addr)
+    write(f"{d}/addr_trsvcid", svc)
+    return d
+
+
+def nvmet_setup(nqn, count, ports):
+    sd = f"{NVMET}/subsystems/{nqn}"
+    os.mkdir(sd)
+    write(f"{sd}/attr_allow_any_host", 1)
+    for i in range(1, count + 1):
+        nd = f"{sd}/namespaces/{i}"
+        os.mkdir(nd)
+        write(f"{nd}/device_path", "/dev/nullb0")
+        write(f"{nd}/enable", 1)
+    for pid, addr, svc in ports:
+        pd = nvmet_port(pid, addr, svc)
+        os.symlink(sd, f"{pd}/subsystems/{nqn}")
+
+
+def nvmet_teardown(nqn, ports):
+    sd = f"{NVMET}/subsystems/{nqn}"
+    for pid, _, _ in ports:
+        pd = f"{NVMET}/ports/{pid}"
+        if os.path.islink(f"{pd}/subsystems/{nqn}"):
+            os.remove(f"{pd}/subsystems/{nqn}")
+        if os.path.isdir(pd):
+            os.rmdir(pd)
+    for nd in glob.glob(f"{sd}/namespaces/*"):
+        write(f"{nd}/enable", 0)
+        os.rmdir(nd)
+    if os.path.isdir(sd):
+        os.rmdir(sd)
+
+
+def nvmf_connect(nqn, addr, svc, opts):
+    arg = (f"transport=tcp,traddr={addr},trsvcid={svc},nqn={nqn},"
+           f"hostnqn={HOSTNQN},hostid={HOSTID}" + (f",{opts}" if opts else ""))
+    fd = os.open("/dev/nvme-fabrics", os.O_RDWR)
+    try:
+        os.write(fd, arg.encode())
+        reply = os.read(fd, 256).decode()
+    finally:
+        os.close(fd)
+    m = re.search(r"instance=(\d+)", reply)
+    return f"nvme{m.group(1)}"
+
+
+def ctrls_of(nqn):
+    return sorted(os.path.basename(c) for c in glob.glob("/sys/class/nvme/nvme*")
+                  if read(f"{c}/subsysnqn") == nqn)
+
+
+def net_cut(port):
+    sh("tc qdisc add dev lo root handle 1: prio")
+    sh("tc qdisc add dev lo parent 1:3 handle 30: netem loss 100%")
+    for d in ("dport", "sport"):
+        sh(f"tc filter add dev lo parent 1: protocol ip prio 1 u32 match ip {d} {port} 0xffff flowid 1:3")
+
+
+def net_restore():
+    sh("tc qdisc del dev lo root", check=False)
+
+
+def disconnect(nqn, timeout=300):
+    for c in ctrls_of(nqn):
+        try:
+            write(f"/sys/class/nvme/{c}/delete_controller", 1)
+        except OSError:
+            pass
+    return wait_for(lambda: not ctrls_of(nqn), timeout, 0.2)
+
+
+TCP_PORTS = [(1, "127.0.0.1", "4420"), (2, "127.0.0.2", "4421")]
+
+
+def stall_tcp(event, kato, runtime, event_at):
+    nqn = "nqn.2024-11.org.kernel:bench-stall"
+    sh("ip addr add 127.0.0.2/8 dev lo", check=False)
+    nvmet_setup(nqn, 1, TCP_PORTS)
+    opts = "reconnect_delay=1,ctrl_loss_tmo=600" + (f",keep_alive_tmo={kato}" if kato else "")
+    try:
+        for _, addr, svc in TCP_PORTS:
+            nvmf_connect(nqn, addr, svc, opts)
+        wait_for(lambda: mp_head("bench-stall"), 30)
+        h = mp_head("bench-stall")
+        if not h or not wait_paths(h, 2):
+            raise RuntimeError("no TCP multipath head with 2 live paths")
+        p = active_path(h)
+        ctrl = disk_parent(p)
+        svc = re.search(r"trsvcid=(\d+)", read(f"/sys/class/nvme/{ctrl}/address")).group(1)
+        kato_s = read(f"/sys/class/nvme/{ctrl}/kato", "?")
+
+        def act():
+            net_cut(svc)
+            return f"blackhole port {svc} ({ctrl}, path {p}, kato {kato_s} s)"
+        run_stall(event, h, runtime, event_at, act, net_restore)
+    finally:
+        net_restore()
+        disconnect(nqn)
+        nvmet_teardown(nqn, TCP_PORTS)
+
+
+def cmd_stall(a):
+    emit("info", kernel=kernel_info())
+    for ev in a.events.split(","):
+        say(f"stall event {ev}")
+        try:
+            if ev in ("unplug", "reset"):
+                stall_pcie(ev, a.runtime, a.event_at)
+            elif ev.startswith("tcp-kato"):
+                kato = ev[len("tcp-kato"):]
+                kato = None if kato == "default" else int(kato)
+                stall_tcp(ev, kato, a.tcp_runtime if kato is None else a.runtime, a.event_at)
+            else:
+                raise RuntimeError(f"unknown event {ev}")
+        except Exception as e:  # one event failing does not stop the others
+            emit("stall-error", event=ev, error=str(e))
+
+
+# ---------------------------------------------------------------------------
+# Part 3: scale
+
+def subsys_of(nqn):
+    for s in glob.glob("/sys/class/nvme-subsystem/*"):
+        if read(f"{s}/subsysnqn") == nqn:
+            return s
+    return None
+
+
+def count_heads(nqn):
+    s = subsys_of(nqn)
+    if not s:
+        return 0
+    return sum(1 for d in os.listdir(s) if re.fullmatch(r"nvm(e|-sub)\d+n\d+", d))
+
+
+def count_paths(nqn):
+    n = 0
+    for c in ctrls_of(nqn):
+        n += sum(1 for d in os.listdir(f"/sys/class/nvme/{c}")
+                 if re.fullmatch(r"nvme\d+(c\d+)?n\d+", d))
+    return n
+
+
+def slab_kib():
+    m = {}
+    for line in read("/proc/meminfo").splitlines():
+        k, v = line.split(":")
+        m[k] = int(v.split()[0])
+    return m["Slab"], m.get("Percpu", 0)
+
+
+def read_once(dev, buf, res, i):
+    t = time.time()
+    try:
+        fd = os.open(f"/dev/{dev}", os.O_RDONLY | os.O_DIRECT)
+        try:
+            os.preadv(fd, [buf], 0)
+        finally:
+            os.close(fd)
+        res[i] = (time.time() - t, None)
+    except OSError as e:
+        res[i] = (time.time() - t, e.errno)
+
+
+def scale_failover(nqn, cut_svc, timeout):
+    """Cut a path, then read once from every head at the same time: the time
+    until the last of them completes is the time until every namespace's I/O
+    has left the cut path."""
+    hs = [d for d in os.listdir(subsys_of(nqn)) if re.fullmatch(r"nvm(e|-sub)\d+n\d+", d)]
+    res = [None] * len(hs)
+    bufs = [mmap.mmap(-1, 4096) for _ in hs]
+    net_cut(cut_svc)
+    t0 = time.time()
+    ths = [threading.Thread(target=read_once, args=(h, bufs[i], res, i), daemon=True)
+           for i, h in enumerate(hs)]
+    for t in ths:
+        t.start()
+    for t in ths:
+        t.join(max(0.1, timeout - (time.time() - t0)))
+    done = [r for r in res if r is not None]
+    lat = sorted(r[0] for r in done)
+    errs = sum(1 for r in done if r[1] is not None)
+    return dict(heads=len(hs), completed=len(done), errors=errs,
+                failover_all_s=round(time.time() - t0 if len(done) < len(hs) else lat[-1], 2),
+                failover_median_s=round(lat[len(lat) // 2], 2) if lat else None)
+
+
+def cmd_scale(a):
+    emit("info", kernel=kernel_info())
+    nqn = "nqn.2024-11.org.kernel:bench-scale"
+    ports = [(11, "127.0.0.1", "4430"), (12, "127.0.0.2", "4431")]
+    sh("ip addr add 127.0.0.2/8 dev lo", check=False)
+    opts = f"keep_alive_tmo={a.kato},reconnect_delay=1,ctrl_loss_tmo=600"
+    for n in (int(x) for x in a.counts.split(",")):
+        say(f"scale: {n} namespaces")
+        try:
+            t = time.time()
+            nvmet_setup(nqn, n, ports)
+            t_target = time.time() - t
+            sh("sync; echo 3 > /proc/sys/vm/drop_caches", check=False)
+            time.sleep(1)
+            slab0, pcpu0 = slab_kib()
+            t0 = time.time()
+            for _, addr, svc in ports:
+                nvmf_connect(nqn, addr, svc, opts)
+            ok_h = wait_for(lambda: count_heads(nqn) >= n, a.timeout, 0.2)
+            t_heads = time.time() - t0
+            ok_p = wait_for(lambda: count_paths(nqn) >= 2 * n, a.timeout, 0.2)
+            t_paths = time.time() - t0
+            time.sleep(1)
+            slab1, pcpu1 = slab_kib()
+            fo = scale_failover(nqn, ports[0][2], a.timeout)
+            net_restore()
+            t = time.time()
+            ok_d = disconnect(nqn, a.timeout)
+            t_disc = time.time() - t
+            emit("scale", namespaces=n, target_setup_s=round(t_target, 2),
+                 heads_ok=ok_h, heads_s=round(t_heads, 2), paths_ok=ok_p,
+                 paths_s=round(t_paths, 2),
+                 slab_kib_per_ns=round((slab1 - slab0) / n, 1),
+                 percpu_kib_per_ns=round((pcpu1 - pcpu0) / n, 1),
+                 disconnect_s=round(t_disc, 2), disconnected=ok_d, kato=a.kato, **fo)
+        except Exception as e:
+            emit("scale-error", namespaces=n, error=str(e))
+        finally:
+            net_restore()
+            disconnect(nqn, a.timeout)
+            try:
+                nvmet_teardown(nqn, ports)
+            except OSError as e:
+                emit("scale-error", namespaces=n, error=f"teardown: {e}")
+                break
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    sub = ap.add_subparsers(dest="mode", required=True)
+    p = sub.add_parser("iops")
+    p.add_argument("--cases", required=True)
+    p.add_argument("--workloads", default="randread:1:1,randread:32:1")
+    p.add_argument("--rounds", type=int, default=7)
+    p.add_argument("--runtime", type=float, default=2)
+    p.add_argument("--ramp", type=float, default=0.5)
+    p = sub.add_parser("stall")
+    p.add_argument("--events", default="unplug,reset,tcp-katodefault,tcp-kato1")
+    p.add_argument("--runtime", type=int, default=12)
+    p.add_argument("--tcp-runtime", type=int, default=25)
+    p.add_argument("--event-at", type=float, default=4)
+    p = sub.add_parser("scale")
+    p.add_argument("--counts", default="1,64,512,1024")
+    p.add_argument("--kato", type=int, default=1)
+    p.add_argument("--timeout", type=int, default=600)
+    a = ap.parse_args()
+    {"iops": cmd_iops, "stall": cmd_stall, "scale": cmd_scale}[a.mode](a)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
