@@ -10,14 +10,14 @@ CMD ?= lsblk
 T ?=
 S ?=
 # Variables passed to the scripts through the environment.
-export VARIANT TOPO BACKING TIMEOUT T S FORCE TREE
+export VARIANT TOPO BACKING TIMEOUT T S FORCE TREE QUICK
 # CMD is passed unexpanded (make would eat a '$(...)' in it), single-quoted.
 unexport CMD
 CMD_QUOTED = '$(subst ','\'',$(value CMD))'
 
 SCRIPTS := scripts
 
-.PHONY: help setup tree export kernel vm selftests kunit gates check demo
+.PHONY: help setup tree export kernel vm selftests kunit gates check demo bench
 
 help:
 	@echo "make setup        install the Debian packages needed"
@@ -30,6 +30,8 @@ help:
 	@echo "make gates        checkpatch, per-patch build, sparse, MULTIPATH=y/n, Debian modules"
 	@echo "make check        all of the above, TAP output and a summary line"
 	@echo "make demo         multipath failover demo with fio and hot-unplug"
+	@echo "make bench        ours vs single path, 6.12 in-tree and dm-multipath (QUICK=1: short)"
+	@echo "                  report in bench/results/; VARIANT=base for selftests on the base"
 
 setup:
 	@$(SCRIPTS)/setup.sh
@@ -60,6 +62,10 @@ gates:
 
 demo: kernel
 	@$(SCRIPTS)/demo.sh
+
+bench:
+	@$(SCRIPTS)/setup.sh
+	@$(SCRIPTS)/bench.py
 
 check:
 	@$(SCRIPTS)/check.sh

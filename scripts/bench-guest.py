@@ -139,9 +139,11 @@ def active_path(h):
 def pcie_id(ctrl):
     bus = os.path.basename(os.path.realpath(f"/sys/class/nvme/{ctrl}/device")).rsplit(".", 1)[0]
     for s in glob.glob("/sys/bus/pci/slots/*"):
-        if read(f"{s}/address") == bus:
-            return {"1": "ctrl0", "2": "ctrl1"}.get(os.path.basename(s))
-    return None
+        name = {"1": "ctrl0", "2": "ctrl1"}.get(os.path.basename(s))
+        if name and read(f"{s}/address") == bus:
+            return name
+    # scripts/vm.py puts ctrl0 behind the root port of bus 01, ctrl1 of bus 02
+    return {"0000:01": "ctrl0", "0000:02": "ctrl1"}.get(bus[:7])
 
 
 def hostctl(*args):
