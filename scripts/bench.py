@@ -17,8 +17,9 @@ scripts/bench-guest.py there:
 
 Environment: QUICK=1 (a short run), BENCH_ROUNDS, BENCH_RUNTIME,
 BENCH_OUT (default bench/results), BENCH_PARTS (iops,stall,scale),
-BENCH_README=0 (do not update README.md), BENCH_REPORT=<raw.jsonl>
-(only rewrite the report from an earlier run's raw data).
+BENCH_README=0 (do not update README.md), BENCH_REPORT=<file.jsonl>
+(only rewrite the report from an earlier run's records, kept beside each
+report as <stem>.jsonl).
 It measures and reports; it asserts nothing about speed.  Exit status is
 non-zero only when a part could not be measured.
 """
@@ -148,6 +149,21 @@ def iops_table(recs):
     return t
 
 
+def paired(recs):
+    """{(boot, rw, qd, jobs, case): [case/single of the same round...]}:
+    adjacent runs, so that drift within a boot cancels."""
+    by = {}
+    for r in recs:
+        if r["kind"] == "iops":
+            by[(r["boot"], r["rw"], r["qd"], r["jobs"], r["round"], r["case"])] = r["iops"]
+    out = {}
+    for (boot, rw, qd, jobs, rnd, case), v in by.items():
+        s = by.get((boot, rw, qd, jobs, rnd, "single"))
+        if case != "single" and s:
+            out.setdefault((boot, rw, qd, jobs, case), []).append(v / s)
+    return out
+
+
 def ratios(t):
     """Per workload: the median ratio of each case to the single path of its boot."""
     out = {}
@@ -177,7 +193,8 @@ def report(recs, meta, outdir, stem):
     w = lines.append
     w(f"# nvme-mpath benchmark, {meta['date']}\n")
     w(f"Base: {meta['base']}; ours: base + patches/series at {meta['series']}. "
-      f"Run: `{meta['command']}`{' (QUICK=1)' if QUICK else ''}, {meta['elapsed_min']:.0f} min, "
+      f"Run: `{meta['command']}`{' (QUICK=1)' if QUICK else ''}, {meta['elapsed_min']:.0f} min "
+      f"of boots and measurements after {meta['build_min']:.1f} min of kernel builds, "
       f"host {meta['host']}. QEMU TCG (no KVM), 2 vCPUs, null-co backed NVMe controllers "
       f"(reads return zeroes, writes are dropped): what is measured is the host-side "
       f"software path, magnified by emulation.\n")
@@ -213,12 +230,16 @@ def report(recs, meta, outdir, stem):
               f"**{fmt_ratio(div(g('ours'), g('in-tree')))}** | {fmt_ratio(div(g('ours'), g('dm-st')))} | "
               f"{fmt_ratio(div(g('ours'), g('dm-rr')))} |" if single else
               f"| {wl_name(rw, qd, jobs)} | - | | | | | | | |")
-        w("\nMedian IOPS with min-max, per boot:\n")
-        w("| workload | boot | case | median | min | max | spread % |")
-        w("|---|---|---|---|---|---|---|")
+        pr = paired(recs)
+        w("\nMedian IOPS with min-max, per boot; paired: the ratio to the single path "
+          "run just before or after it in the same round (median, min-max):\n")
+        w("| workload | boot | case | median | min | max | spread % | paired ratio |")
+        w("|---|---|---|---|---|---|---|---|")
         for (boot, rw, qd, jobs, case), xs in sorted(t.items()):
+            p = pr.get((boot, rw, qd, jobs, case))
+            pcol = f"{med(p):.2f} ({min(p):.2f}-{max(p):.2f})" if p else ""
             w(f"| {wl_name(rw, qd, jobs)} | {boot} | {case} | {med(xs):.0f} | {min(xs)} | "
-              f"{max(xs)} | {spread(xs):.0f} |")
+              f"{max(xs)} | {spread(xs):.0f} | {pcol} |")
         sp = [spread(xs) for xs in t.values() if len(xs) > 1]
         singles = {}
         for (boot, rw, qd, jobs, case), xs in t.items():
@@ -369,7 +390,7 @@ def base_version():
 
 
 def main():
-    start = time.time()
+    start = t_all = time.time()
     p = plan()
     outdir = os.path.join(TOP, os.environ.get("BENCH_OUT", "bench/results"))
     os.makedirs(outdir, exist_ok=True)
@@ -383,9 +404,14 @@ def main():
         recs = [json.loads(x) for x in open(raw)]
     else:
         build()
+        build_min = (time.time() - start) / 60
+        start = time.time()
         recs = []
         for boot in p["boots"]:
             recs += run_boot(*boot, rawdir)
+        recs.append(dict(kind="run", elapsed_min=round((time.time() - start) / 60, 1),
+                         build_min=round(build_min, 1),
+                         quick=QUICK, plan={k: v for k, v in p.items() if k != "boots"}))
         raw = os.path.join(rawdir, "raw.jsonl")
         with open(raw, "w") as f:
             for r in recs:
@@ -394,8 +420,14 @@ def main():
                              "--format=%h %s"], capture_output=True, text=True).stdout.strip()
     meta = dict(date=date, base=f"Linux {base.split('-')[0]} (Debian linux-source-6.12 {base})",
                 series=series, command="make bench", plan=p,
-                elapsed_min=(time.time() - start) / 60, host=f"{os.cpu_count()} CPUs",
+                elapsed_min=next((r["elapsed_min"] for r in recs if r["kind"] == "run"), 0),
+                build_min=next((r["build_min"] for r in recs if r["kind"] == "run"), 0),
+                host=f"{os.cpu_count()} CPUs",
                 configs=kernel_configs(outdir, stem))
+    if os.path.abspath(raw) != os.path.abspath(os.path.join(outdir, f"{stem}.jsonl")):
+        with open(os.path.join(outdir, f"{stem}.jsonl"), "w") as f:
+            for r in recs:
+                f.write(json.dumps(r) + "\n")
     plot(recs, outdir, stem)
     rt = report(recs, meta, outdir, stem)
     write_csv(recs, os.path.join(outdir, f"{stem}.csv"))
@@ -405,7 +437,7 @@ def main():
     failed = [r for r in recs if r["kind"].endswith("error")]
     for r in failed:
         log(f"FAILED part: {r}")
-    log(f"done in {(time.time() - start) / 60:.1f} min")
+    log(f"done in {(time.time() - t_all) / 60:.1f} min")
     return 1 if failed else 0
 
 

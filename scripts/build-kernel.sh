@@ -50,4 +50,4 @@ grep -E ': warning:' "$log" | sort -u | head -20 || true
 end=$(date +%s)
 echo "$(git -C "$TREE" rev-parse HEAD)" > "$obj/.built-head"
 bstart=$(cat "$stampf" 2>/dev/null || echo "$start")
-note "built $variant kernel: ${obj#$TOP/}/arch/x86/boot/bzImage in $((end-bstart)) s$([ $((bstart-start)) -gt 1 ] && echo " (after waiting $((bstart-start)) s for the build lock)") (HEAD $(git -C "$TREE" log -1 --format=%h))"
+note "built $variant kernel: ${obj#$TOP/}/arch/x86/boot/bzImage in $((end-bstart)) s$([ $((bstart-start)) -gt 1 ] && echo " (config and build lock: $((bstart-start)) s before)") (HEAD $(git -C "$TREE" log -1 --format=%h))"
