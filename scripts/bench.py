@@ -231,6 +231,15 @@ def report(recs, meta, outdir, stem):
               f"{fmt_ratio(div(g('ours'), g('dm-rr')))} |" if single else
               f"| {wl_name(rw, qd, jobs)} | - | | | | | | | |")
         pr = paired(recs)
+        gm = {}
+        for lab in ("ours", "in-tree", "dm-rr", "dm-st"):
+            xs = [v["ratio"] for k, v in rt.items() if k[3] == lab]
+            gm[lab] = statistics.geometric_mean(xs) if xs else None
+        div2 = lambda a, b: a / b if a and b else None
+        w(f"| **all (geometric mean)** | | **{fmt_ratio(gm['ours'])}** | {fmt_ratio(gm['in-tree'])} | "
+          f"{fmt_ratio(gm['dm-rr'])} | {fmt_ratio(gm['dm-st'])} | "
+          f"**{fmt_ratio(div2(gm['ours'], gm['in-tree']))}** | {fmt_ratio(div2(gm['ours'], gm['dm-st']))} | "
+          f"{fmt_ratio(div2(gm['ours'], gm['dm-rr']))} |")
         w("\nMedian IOPS with min-max, per boot; paired: the ratio to the single path "
           "run just before or after it in the same round (median, min-max):\n")
         w("| workload | boot | case | median | min | max | spread % | paired ratio |")
@@ -367,6 +376,10 @@ def update_readme(outdir, stem, rt, recs):
     for rw, qd, jobs in sorted({(k[0], k[1], k[2]) for k in rt}):
         g = lambda lab: fmt_ratio(rt.get((rw, qd, jobs, lab), {}).get("ratio"))
         out.append(f"| {wl_name(rw, qd, jobs)} | {g('ours')} | {g('in-tree')} | {g('dm-st')} | {g('dm-rr')} |")
+    gm = {lab: [v["ratio"] for k, v in rt.items() if k[3] == lab]
+          for lab in ("ours", "in-tree", "dm-st", "dm-rr")}
+    out.append("| **all (geometric mean)** | " + " | ".join(
+        fmt_ratio(statistics.geometric_mean(x)) if x else "-" for x in gm.values()) + " |")
     st = [r for r in recs if r["kind"] == "stall"]
     if st:
         out += ["", "| failover event | ours: errors, longest gap | in-tree: errors, longest gap |",
@@ -376,6 +389,14 @@ def update_readme(outdir, stem, rt, recs):
             out.append(f"| {ev} | {c.get('ours', '-')} | {c.get('in-tree', '-')} |")
         if os.path.exists(os.path.join(outdir, f"{stem}-stall.png")):
             out += ["", f"![IOPS around failover events]({rel}/{stem}-stall.png)"]
+    sc = [r for r in recs if r["kind"] == "scale"]
+    if sc:
+        out += ["", "| namespaces (nvmet TCP, 2 paths) | ours: heads up, failover, slab/ns "
+                "| in-tree: heads up, failover, slab/ns |", "|---|---|---|"]
+        for n in sorted({r["namespaces"] for r in sc}):
+            c = {r["kernel"]: f"{r['heads_s']} s, {r['failover_all_s']} s, "
+                 f"{r['slab_kib_per_ns']:.0f} KiB" for r in sc if r["namespaces"] == n}
+            out.append(f"| {n} | {c.get('ours', '-')} | {c.get('in-tree', '-')} |")
     out += ["", e]
     text = text[:text.index(b)] + "\n".join(out) + text[text.index(e) + len(e):]
     with open(readme, "w") as f:
