@@ -17,7 +17,7 @@ scripts/bench-guest.py there:
 
 Environment: QUICK=1 (a short run), BENCH_ROUNDS, BENCH_RUNTIME,
 BENCH_OUT (default bench/results), BENCH_PARTS (iops,stall,scale),
-BENCH_README=0 (do not update README.md), BENCH_REPORT=<file.jsonl>
+BENCH_README=0/1 (update README.md; default: not for QUICK=1), BENCH_REPORT=<file.jsonl>
 (only rewrite the report from an earlier run's records, kept beside each
 report as <stem>.jsonl).
 It measures and reports; it asserts nothing about speed.  Exit status is
@@ -51,7 +51,7 @@ def log(msg):
 
 def plan():
     rounds = int(os.environ.get("BENCH_ROUNDS", 3 if QUICK else 7))
-    runtime = float(os.environ.get("BENCH_RUNTIME", 2))
+    runtime = float(os.environ.get("BENCH_RUNTIME", 1.5 if QUICK else 2))
     if QUICK:
         wls = "randread:1:1,randread:32:1,randwrite:1:1,randwrite:32:1"
         events, counts = "unplug,tcp-kato1", "1,64"
@@ -453,7 +453,8 @@ def main():
     rt = report(recs, meta, outdir, stem)
     write_csv(recs, os.path.join(outdir, f"{stem}.csv"))
     log(f"report: {os.path.relpath(outdir, TOP)}/{stem}.md (raw data {os.path.relpath(raw, TOP)})")
-    if os.environ.get("BENCH_README", "1") != "0":
+    # The README shows the full set; a QUICK run only updates it on request.
+    if os.environ.get("BENCH_README", "0" if QUICK else "1") != "0":
         update_readme(outdir, stem, rt, recs)
     failed = [r for r in recs if r["kind"].endswith("error")]
     for r in failed:
