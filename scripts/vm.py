@@ -54,6 +54,7 @@ BENIGN_PATTERNS = [
     r"kmemleak: Automatic memory scanning thread started",
     r"Lock dependency validator",
     r"hung_task_timeout_secs",
+    r"RCU lockdep checking is enabled",
 ]
 TS_RE = re.compile(r"^\[\s*\d+\.\d+\]")
 BAD_RE = re.compile("|".join(BAD_PATTERNS))
