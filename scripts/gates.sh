@@ -174,21 +174,26 @@ gate_sparse() {
 }
 
 gate_mpath() {
-	echo "# gate mpath: drivers/nvme/ with CONFIG_NVME_MULTIPATH=y and =n"
+	echo "# gate mpath: drivers/nvme/ with CONFIG_NVME_MULTIPATH=y and =n, and a"
+	echo "# built-in nvme-core with a modular KUnit (its tests must not be built in)"
 	wcheckout "$(git -C "$TREE" rev-parse HEAD)" || return
 	if ! grep -qE '^config NVME_MULTIPATH$' "$WT/drivers/nvme/host/Kconfig"; then
 		tap_skip "gates:mpath" "CONFIG_NVME_MULTIPATH does not exist in the tree (HEAD)"
 		return
 	fi
 	local v frag obj log
-	for v in y n; do
+	for v in y n kunit-m; do
 		# =y is the test config itself: reuse the bisect gate's objects.
 		if [ $v = y ]; then obj=$WT_BASE/obj/bisect; else obj=$OBJ_BASE/mpath-$v; fi
 		log=$LOGS/gate-mpath-$v.log
 		frag=$LOGS/gate-mpath-$v.fragment
 		mkdir -p "$obj"
-		if [ $v = y ]; then echo "CONFIG_NVME_MULTIPATH=y" > "$frag"
-		else echo "# CONFIG_NVME_MULTIPATH is not set" > "$frag"; fi
+		case $v in
+		y) echo "CONFIG_NVME_MULTIPATH=y" > "$frag" ;;
+		n) echo "# CONFIG_NVME_MULTIPATH is not set" > "$frag" ;;
+		kunit-m) printf '%s\n' CONFIG_MODULES=y CONFIG_KUNIT=m \
+			CONFIG_NVME_MULTIPATH_KUNIT_TEST=y > "$frag" ;;
+		esac
 		if ! wconfig "$obj" "$TOP/configs/test.config" "$frag" > "$log" 2>&1; then
 			tap_fail "gates:mpath=$v" "config generation failed"
 			continue
@@ -200,6 +205,18 @@ gate_mpath() {
 		if [ $v = n ] && grep -q '^CONFIG_NVME_MULTIPATH=y' "$obj/.config"; then
 			tap_fail "gates:mpath=$v" "CONFIG_NVME_MULTIPATH cannot be disabled"
 			continue
+		fi
+		if [ $v = kunit-m ]; then
+			if ! grep -q '^CONFIG_NVME_CORE=y' "$obj/.config" ||
+			   ! grep -q '^CONFIG_KUNIT=m' "$obj/.config"; then
+				tap_fail "gates:mpath=$v" "could not configure NVME_CORE=y with KUNIT=m"
+				continue
+			fi
+			# built into vmlinux, the tests would not link against kunit.ko
+			if grep -qE '^CONFIG_NVME_MULTIPATH_KUNIT_TEST=(y|m)' "$obj/.config"; then
+				tap_fail "gates:mpath=$v" "KUnit tests built into nvme-core with KUNIT=m"
+				continue
+			fi
 		fi
 		if wmake "$obj" -s drivers/nvme/ >> "$log" 2>&1; then
 			tap_ok "gates:mpath=$v"
