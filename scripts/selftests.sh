@@ -51,6 +51,8 @@ for t in $tests; do
 	topo=$(header "$f" topology); topo=${topo:-none}
 	extra=$(header "$f" cmdline)
 	tmo=$(header "$f" timeout); tmo=${tmo:-$default_timeout}
+	# the debug kernel (KASAN, lockdep, kmemleak) runs several times slower
+	[ "$variant" = debug ] && tmo=$((tmo * ${DEBUG_TIMEOUT_FACTOR:-4}))
 	name=selftest-${t%.*}
 	echo "# $t: topology $topo, timeout ${tmo}s${extra:+, cmdline '$extra'}"
 	out=$LOGS/$name.out
