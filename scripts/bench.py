@@ -14,9 +14,16 @@ scripts/bench-guest.py there:
   stall-*      fio QD16 through the multipath node while a controller is
                hot-unplugged / reset / a TCP path blackholed
   scale-*      nvmet TCP with 1..1024 namespaces over two paths
+  policy-*     nvmet TCP, one namespace over two paths: the I/O policies with
+               one path slowed by netem, on equal paths, and on a path that
+               degrades mid-run
 
 Environment: QUICK=1 (a short run), BENCH_ROUNDS, BENCH_RUNTIME,
-BENCH_OUT (default bench/results), BENCH_PARTS (iops,stall,scale),
+BENCH_OUT (default bench/results), BENCH_PARTS (iops,stall,scale,policy),
+BENCH_COUNTS (namespace counts of the scale part, e.g. 1024,1024,1024),
+BENCH_POLICY_ROUNDS, BENCH_POLICY_RUNTIME (rounds and seconds per fio run of
+the policy part), BENCH_NOBUILD=1 (boot the kernels as they are built, build
+nothing), BENCH_RAWDIR (raw output directory, default build/bench/<stem>),
 BENCH_README=0/1 (update README.md; default: not for QUICK=1), BENCH_REPORT=<file.jsonl>
 (only rewrite the report from an earlier run's records, kept beside each
 report as <stem>.jsonl).
@@ -59,7 +66,8 @@ def plan():
         wls = ",".join(f"{rw}:{qd}:{j}" for rw in ("randread", "randwrite")
                        for qd in (1, 32) for j in (1, 2))
         events, counts = "unplug,reset,tcp-katodefault,tcp-kato1", "1,64,512,1024"
-    parts = os.environ.get("BENCH_PARTS", "iops,stall,scale").split(",")
+    parts = os.environ.get("BENCH_PARTS", "iops,stall,scale,policy").split(",")
+    counts = os.environ.get("BENCH_COUNTS", counts)
     iops = f"iops --workloads {wls} --rounds {rounds} --runtime {runtime} --ramp 0.5"
     n_runs = len(wls.split(",")) * rounds
     t_iops = int(n_runs * (runtime + 2.5) * 3) + 120
@@ -79,8 +87,25 @@ def plan():
         if "scale" in parts:
             boots.append((f"scale-{KERNELS[v]}", v, "none", "", 4096,
                           f"scale --counts {counts}", 1800))
+    # policy: unequal paths (netem delays), equal paths, degrading path
+    pol = dict(policies="numa,round-robin,queue-depth,latency", ref="first",
+               delays="30" if QUICK else "5,30",
+               rounds=int(os.environ.get("BENCH_POLICY_ROUNDS", 2 if QUICK else 5)),
+               runtime=float(os.environ.get("BENCH_POLICY_RUNTIME", 1 if QUICK else 2)),
+               ramp=0.5, pre=4 if QUICK else 10, post=4 if QUICK else 10, degrade_delay=30)
+    pargs = (f"policy --policies {pol['policies']} --ref {pol['ref']} --delays {pol['delays']} "
+             f"--rounds {pol['rounds']} --runtime {pol['runtime']} --ramp {pol['ramp']} "
+             f"--pre {pol['pre']} --post {pol['post']} --degrade-delay {pol['degrade_delay']}")
+    # fio runs: (delays x (policies + fast alone) + 2 x (policies + ref)) x rounds
+    n_pol = len(pol["policies"].split(","))
+    n_runs = (len(pol["delays"].split(",")) * (n_pol + 1) + 2 * (n_pol + 1)) * pol["rounds"]
+    t_pol = int(n_runs * (pol["runtime"] + pol["ramp"] + 3) * 2
+                + n_pol * (pol["pre"] + pol["post"] + 10) * 2) + 180
+    for v in ("test", "base"):
+        if "policy" in parts:
+            boots.append((f"policy-{KERNELS[v]}", v, "none", "", 2048, pargs, t_pol))
     return dict(rounds=rounds, runtime=runtime, workloads=wls, events=events,
-                counts=counts, boots=boots)
+                counts=counts, policy=pol, boots=boots)
 
 
 def build():
@@ -308,6 +333,18 @@ def report(recs, meta, outdir, stem):
               f"{r['failover_median_s']} | {r['errors']} ({r['completed']}/{r['heads']} done) | "
               f"{r['slab_kib_per_ns']} | {marg} | {r['disconnect_s']} |")
         w("")
+        hs = {}
+        for r in sc:
+            hs.setdefault((r["namespaces"], r["kernel"]), []).append(r["heads_s"])
+        for n in sorted({k[0] for k in hs}):
+            o, t = hs.get((n, "ours")), hs.get((n, "in-tree"))
+            if not o or not t:
+                continue
+            mo, mt = statistics.median(o), statistics.median(t)
+            w(f"Heads for {n} namespaces: median {mo:.2f} s ours ({len(o)} runs, "
+              f"{min(o):.2f}..{max(o):.2f}) vs {mt:.2f} s in-tree ({len(t)} runs, "
+              f"{min(t):.2f}..{max(t):.2f}): ratio {mo / mt:.2f}.\n")
+    policy_report(recs, meta, outdir, stem, w)
     with open(os.path.join(outdir, f"{stem}.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
     return rt
@@ -358,6 +395,259 @@ def plot(recs, outdir, stem):
         log(f"gnuplot failed: {p.stderr.strip()[:300]}")
         return None
     return f"{stem}-stall.png"
+
+
+# ---------------------------------------------------------------------------
+# policy part: report, plot, CSV
+
+POLICY_ORDER = ["fast-alone", "numa", "first", "round-robin", "queue-depth", "latency"]
+POLICY_LABEL = {"fast-alone": "fast path alone"}
+
+
+def pol_sorted(names):
+    return sorted(names, key=lambda n: (POLICY_ORDER.index(n) if n in POLICY_ORDER else 99, n))
+
+
+def pol_group(recs, kind, fields, **match):
+    """{(kernel, case): {field: [values over rounds]}}"""
+    out = {}
+    for r in recs:
+        if r["kind"] != kind or any(r.get(k) != v for k, v in match.items()):
+            continue
+        d = out.setdefault((r["kernel"], r["case"]), {f: [] for f in fields})
+        for f in fields:
+            if r.get(f) is not None:
+                d[f].append(r[f])
+    return out
+
+
+def fmt_ms(us):
+    if us is None or us != us:
+        return "-"
+    return f"{us / 1000:.1f}" if us >= 10000 else f"{us / 1000:.2f}"
+
+
+def fmt_rng(xs, f=lambda x: f"{x:.0f}"):
+    if not xs:
+        return "-"
+    return f"{f(med(xs))} ({f(min(xs))}..{f(max(xs))})"
+
+
+def policy_report(recs, meta, outdir, stem, w):
+    info = {r["kernel"]: r for r in recs if r["kind"] == "policy-info"}
+    if not info and not any(r["kind"].startswith("policy-") for r in recs):
+        return
+    kernels = ("ours", "in-tree")
+    pl = meta["plan"].get("policy", {})
+    w("## 4. I/O policies\n")
+    any_info = next(iter(info.values()), {})
+    w("nvmet TCP target in the guest on loopback: one namespace on null_blk "
+      f"({any_info.get('backing', '/dev/nullb0')}; reads complete without touching data), "
+      "in a subsystem exposed on two ports, 127.0.0.1:4420 and 127.0.0.2:4421; the host "
+      "connects both (one controller per port, default queues and keep-alive). The slow "
+      "path is the one the `numa` policy uses (the path a static policy keeps); its port "
+      "gets a `tc netem delay` through a prio qdisc on `lo` and a u32 filter on the "
+      "**destination** port: the delay applies **one way**, host to target (commands, and "
+      "the host's TCP ACKs), not to the target's replies, so each I/O on the slow path takes "
+      "the delay once more. **Fast path alone**: a second nvmet subsystem with a namespace "
+      "on the same null_blk device, exposed only on the fast port, so its head has that "
+      "one path; measured in the same boot, in every round, under the same qdisc.\n")
+    for k in kernels:
+        i = info.get(k)
+        if i:
+            ports = ", ".join(f"`{p}` (port {i['port_of'][p]})" for p in i["paths"])
+            w(f"- {k}: head `{i['head']}`, paths {ports}; "
+              f"slow path `{i['slow_path']}` (port {i['slow_port']}); fast path alone: head "
+              f"`{i['fast_head']}`; policies accepted: {', '.join(i['accepted']) or 'none'}; "
+              f"refused by the kernel (skipped): {', '.join(i['refused']) or 'none'}.")
+    w("")
+    if any_info.get("cmd"):
+        w(f"fio (DEV, QD, JOBS filled in; QD32 with 2 jobs for the unequal paths): "
+          f"`{any_info['cmd']}`; {any_info.get('rounds', pl.get('rounds', '?'))} interleaved "
+          "rounds per kernel, the case order "
+          "rotating every round; medians over the rounds with (min..max), which is the noise "
+          "band: differences inside it are not differences. Latencies are fio completion "
+          "latency (clat) percentiles, in ms.\n")
+    fields = ["iops", "clat_p50_us", "clat_p99_us", "clat_p999_us", "slow_share", "lat_mean_us"]
+    delays = sorted({r["delay_ms"] for r in recs if r["kind"] == "policy-unequal"})
+    spreads = []
+    for ms in delays:
+        g = pol_group(recs, "policy-unequal", fields, delay_ms=ms)
+        w(f"### Unequal paths: {ms} ms on one path\n")
+        w("| policy | ours: IOPS | ours: p50 / p99 / p99.9 ms | ours x fast alone: IOPS, p50, p99, p99.9 "
+          "| ours: reads on slow path | in-tree: IOPS | in-tree: p50 / p99 / p99.9 ms "
+          "| in-tree x fast alone: IOPS, p50, p99, p99.9 | in-tree: reads on slow path |")
+        w("|---|---|---|---|---|---|---|---|---|")
+        for case in pol_sorted({c for _, c in g}):
+            cells = []
+            for k in kernels:
+                d = g.get((k, case))
+                if not d or not d["iops"]:
+                    refused = case in info.get(k, {}).get("refused", [])
+                    cells += ["refused" if refused else "-", "", "", ""]
+                    continue
+                fa = g.get((k, "fast-alone"))
+                rat = []
+                for f in ("iops", "clat_p50_us", "clat_p99_us", "clat_p999_us"):
+                    b = med(fa[f]) if fa and fa[f] else None
+                    rat.append(f"{med(d[f]) / b:.2f}" if b and d[f] else "-")
+                lat = (f"{fmt_ms(med(d['clat_p50_us']))} / "
+                       f"{fmt_rng(d['clat_p99_us'], fmt_ms)} / {fmt_ms(med(d['clat_p999_us']))}")
+                share = f"{med(d['slow_share']) * 100:.0f} %" if d["slow_share"] else "-"
+                cells += [fmt_rng(d["iops"]), lat, ", ".join(rat), share]
+                for f in ("iops", "clat_p99_us"):
+                    if len(d[f]) > 1:
+                        spreads.append((f, spread(d[f])))
+            w(f"| {POLICY_LABEL.get(case, case)} | " + " | ".join(cells) + " |")
+        pk = {r["kernel"]: r["pkts"] for r in recs if r["kind"] == "policy-netem" and r["delay_ms"] == ms}
+        w(f"\nPackets through netem: " + ", ".join(f"{k} {v}" for k, v in pk.items()) + ".\n"
+          if pk else "")
+    if spreads:
+        si = [x for f, x in spreads if f == "iops"]
+        sp = [x for f, x in spreads if f == "clat_p99_us"]
+        w(f"Noise: the spread (max-min over median) of one case over the rounds was "
+          f"{min(si):.0f}-{max(si):.0f} % (median {med(si):.0f} %) for IOPS and "
+          f"{min(sp):.0f}-{max(sp):.0f} % (median {med(sp):.0f} %) for p99.\n")
+    if os.path.exists(os.path.join(outdir, f"{stem}-policy.png")):
+        w(f"![IOPS and p99 per policy, 30 ms on one path]({stem}-policy.png)\n")
+
+    eq = [r for r in recs if r["kind"] == "policy-equal"]
+    if eq:
+        g1 = pol_group(recs, "policy-equal", fields, qd=1)
+        g32 = pol_group(recs, "policy-equal", fields, qd=32)
+        ref = {k: info.get(k, {}).get("ref", "numa") for k in kernels}
+        w("### Equal paths (no delay)\n")
+        w("IOPS of QD32 (2 jobs) against round-robin; mean latency (fio lat, submission to "
+          "completion) at QD1 (1 job) and QD32 (2 jobs), and its difference from the reference "
+          "policy: " + "; ".join(f"{k}: `{ref[k]}`" for k in kernels if k in info)
+          + (" (6.12 has no `first`: `numa`, which also always takes the same path, stands in)"
+             if info.get("in-tree", {}).get("ref") == "numa" else "")
+          + ". Mean latency, not clat: at QD1 an io_uring submission over loopback TCP "
+          "mostly completes the I/O before it returns, so fio counts most of the time as "
+          "submission latency (slat) and clat is a few us.\n")
+        w("| policy | ours: QD32 IOPS | ours: /rr | ours: QD1 mean us (diff vs ref) "
+          "| ours: QD32 mean us (diff vs ref) | in-tree: QD32 IOPS | in-tree: /rr "
+          "| in-tree: QD1 mean us (diff vs ref) | in-tree: QD32 mean us (diff vs ref) |")
+        w("|---|---|---|---|---|---|---|---|---|")
+        for case in pol_sorted({c for _, c in list(g1) + list(g32)}):
+            cells = []
+            for k in kernels:
+                d32, d1 = g32.get((k, case)), g1.get((k, case))
+                if not d32 and not d1:
+                    refused = case in info.get(k, {}).get("refused", [])
+                    cells += ["refused" if refused else "-", "", "", ""]
+                    continue
+                rr = g32.get((k, "round-robin"))
+                ratio = (f"{med(d32['iops']) / med(rr['iops']):.2f}"
+                         if d32 and rr and rr["iops"] and d32["iops"] else "-")
+                lats = []
+                for g, d in ((g1, d1), (g32, d32)):
+                    rf = g.get((k, ref[k]))
+                    if not d or not d["lat_mean_us"]:
+                        lats.append("-")
+                        continue
+                    diff = (f"{med(d['lat_mean_us']) - med(rf['lat_mean_us']):+.0f}"
+                            if rf and rf["lat_mean_us"] else "-")
+                    lats.append(f"{fmt_rng(d['lat_mean_us'])} ({'ref' if case == ref[k] else diff})")
+                cells += [fmt_rng(d32["iops"]) if d32 else "-", ratio] + lats
+            w(f"| {case} | " + " | ".join(cells) + " |")
+        w("")
+
+    dg = [r for r in recs if r["kind"] == "policy-degrade"]
+    if dg:
+        r0 = dg[0]
+        w("### Degrading path\n")
+        w(f"fio randread QD16 (1 job) on equal paths; {any_info.get('pre', pl.get('pre', '?'))} s in, "
+          f"{r0['delay_ms']} ms of netem delay (one way, as above) is added on the path that "
+          "carried most reads until then (per-path `/sys/block/<path>/stat` read counters); "
+          "the counters are sampled every 100 ms and interpolated on a 100 ms grid starting "
+          "when the delay is in place (the end of the `tc filter add`, sent to a `tc -batch` "
+          "started beforehand). Time to < 10 %: from the delay to the end of the first 100 ms "
+          "interval in which the delayed path completed less than 10 % of the reads (intervals "
+          "with fewer than 5 reads in all do not count); sustained: from when it stays "
+          f"below 10 % to the end of the run ({any_info.get('post', pl.get('post', '?'))} s after the delay, at "
+          "least 1 s); \"never\": not within the run. One run per policy.\n")
+        w("| policy | ours: delayed path's share before -> last 1 s | ours: time to < 10 % "
+          "(sustained) | ours: IOPS before -> after | in-tree: delayed path's share before "
+          "-> last 1 s | in-tree: time to < 10 % (sustained) | in-tree: IOPS before -> after |")
+        w("|---|---|---|---|---|---|---|")
+        by = {(r["kernel"], r["policy"]): r for r in dg}
+        pct = lambda x: "-" if x is None else f"{x * 100:.0f} %"
+        tms = lambda x: "never" if x is None else f"{x} ms"
+        for pol in pol_sorted({p for _, p in by}):
+            cells = []
+            for k in kernels:
+                r = by.get((k, pol))
+                if not r:
+                    refused = pol in info.get(k, {}).get("refused", [])
+                    cells += ["refused" if refused else "-", "", ""]
+                    continue
+                cells += [f"{pct(r['share_before'])} -> {pct(r['share_last_s'])}",
+                          f"{tms(r['below10_ms'])} ({tms(r['sustained10_ms'])})",
+                          f"{r['iops_before']} -> {r['iops_after']}"]
+            w(f"| {pol} | " + " | ".join(cells) + " |")
+        w(f"\nfio: `{info.get('ours', any_info).get('degrade_cmd', '')}`\n")
+
+
+def plot_policy(recs, outdir, stem):
+    """IOPS and p99 per policy at the largest delay (30 ms), ours against
+    in-tree, bars at the median with min..max error bars."""
+    un = [r for r in recs if r["kind"] == "policy-unequal"]
+    if not un:
+        return None
+    ms = 30 if any(r["delay_ms"] == 30 for r in un) else max(r["delay_ms"] for r in un)
+    g = pol_group(recs, "policy-unequal", ["iops", "clat_p99_us"], delay_ms=ms)
+    cases = pol_sorted({c for _, c in g})
+    tmp = os.path.join(BUILD, "bench", "plot")
+    os.makedirs(tmp, exist_ok=True)
+    dat = os.path.join(tmp, f"policy-{ms}.dat")
+    with open(dat, "w") as f:
+        for c in cases:
+            row = [POLICY_LABEL.get(c, c)]
+            for field, scale in (("iops", 1), ("clat_p99_us", 1000)):
+                for k in ("ours", "in-tree"):
+                    xs = g.get((k, c), {}).get(field)
+                    row += ([f"{med(xs) / scale:.3f}", f"{min(xs) / scale:.3f}",
+                             f"{max(xs) / scale:.3f}"] if xs else ["NaN"] * 3)
+            f.write(" ".join(f'"{x}"' if i == 0 else x for i, x in enumerate(row)) + "\n")
+    script = ["set terminal pngcairo size 1100,420 font 'sans,10'",
+              f"set output '{os.path.join(outdir, stem + '-policy.png')}'",
+              "set multiplot layout 1,2",
+              "set style data histograms", "set style histogram errorbars gap 1 lw 1",
+              "set style fill solid 0.6 border -1", "set grid ytics", "set key top left",
+              "set yrange [0:*]", "set xtics nomirror", "set bmargin 3",
+              f"set title 'IOPS, {ms} ms on one path (median, min..max)'",
+              "set ylabel 'IOPS (fio 4k randread QD32 x 2 jobs)'",
+              f"plot '{dat}' using 2:3:4:xtic(1) title 'ours', '' using 5:6:7 title 'in-tree'",
+              f"set title 'p99 completion latency, {ms} ms on one path'",
+              "set ylabel 'p99 clat (ms)'",
+              f"plot '{dat}' using 8:9:10:xtic(1) title 'ours', '' using 11:12:13 title 'in-tree'",
+              "unset multiplot"]
+    p = subprocess.run(["gnuplot"], input="\n".join(script), text=True, capture_output=True)
+    if p.returncode:
+        log(f"gnuplot (policy) failed: {p.stderr.strip()[:300]}")
+        return None
+    return f"{stem}-policy.png"
+
+
+def write_policy_csv(recs, path):
+    rows = [r for r in recs if r["kind"] in ("policy-unequal", "policy-equal", "policy-degrade")]
+    if not rows:
+        return
+    cols = ["part", "boot", "kernel", "case", "delay_ms", "qd", "jobs", "round", "iops",
+            "clat_p50_us", "clat_p99_us", "clat_p999_us", "lat_mean_us", "slow_share",
+            "errors", "delayed_path", "share_before", "share_last_s", "below10_ms",
+            "sustained10_ms", "iops_before", "iops_after"]
+    with open(path, "w", newline="") as f:
+        cw = csv.DictWriter(f, cols, extrasaction="ignore")
+        cw.writeheader()
+        for r in rows:
+            r = dict(r, part=r["kind"])
+            if r["kind"] == "policy-degrade":
+                r["case"] = r["policy"]
+            elif r["kind"] == "policy-unequal":
+                r.update(qd=32, jobs=2)
+            cw.writerow(r)
 
 
 def update_readme(outdir, stem, rt, recs):
@@ -418,13 +708,16 @@ def main():
     base = base_version()
     date = datetime.datetime.now().strftime("%Y-%m-%d")
     stem = f"{date}-linux-{base.split('-')[0]}{'-quick' if QUICK else ''}"
-    rawdir = os.path.join(BUILD, "bench", stem)
+    rawdir = os.environ.get("BENCH_RAWDIR") or os.path.join(BUILD, "bench", stem)
     os.makedirs(rawdir, exist_ok=True)
     raw = os.environ.get("BENCH_REPORT")
     if raw:
         recs = [json.loads(x) for x in open(raw)]
     else:
-        build()
+        if os.environ.get("BENCH_NOBUILD", "0") in ("", "0"):
+            build()
+        else:
+            log("BENCH_NOBUILD: booting the kernels as built")
         build_min = (time.time() - start) / 60
         start = time.time()
         recs = []
@@ -450,8 +743,10 @@ def main():
             for r in recs:
                 f.write(json.dumps(r) + "\n")
     plot(recs, outdir, stem)
+    plot_policy(recs, outdir, stem)
     rt = report(recs, meta, outdir, stem)
     write_csv(recs, os.path.join(outdir, f"{stem}.csv"))
+    write_policy_csv(recs, os.path.join(outdir, f"{stem}-policy.csv"))
     log(f"report: {os.path.relpath(outdir, TOP)}/{stem}.md (raw data {os.path.relpath(raw, TOP)})")
     # The README shows the full set; a QUICK run only updates it on request.
     if os.environ.get("BENCH_README", "0" if QUICK else "1") != "0":
