@@ -5,6 +5,7 @@ by scripts/vm.py and prints one "@BENCH <json>" line per measurement.
   bench-guest.py iops  --cases single,mp[,dm-rr,dm-st] --workloads ... --rounds N
   bench-guest.py stall --events unplug,reset,tcp-kato5,tcp-kato1
   bench-guest.py scale --counts 1,64,512,1024
+  bench-guest.py policy --policies numa,round-robin,queue-depth,latency --ref first
 
 The same script serves our kernel (heads /dev/nvm-subXnY) and the unmodified
 base (6.12's heads /dev/nvmeXnY under nvme-subsysX); with
@@ -18,6 +19,7 @@ import json
 import mmap
 import os
 import re
+import statistics
 import subprocess
 import sys
 import threading
@@ -580,6 +582,317 @@ def cmd_scale(a):
                 break
 
 
+# ---------------------------------------------------------------------------
+# Part 4: I/O policies (unequal, equal and degrading paths)
+
+POLICY_NQN = "nqn.2024-11.org.kernel:bench-policy"
+FAST_NQN = "nqn.2024-11.org.kernel:bench-policy-fast"
+POLICY_PORTS = [(21, "127.0.0.1", "4420"), (22, "127.0.0.2", "4421")]
+PCTS = (("p50", "50.000000"), ("p99", "99.000000"), ("p999", "99.900000"))
+
+
+def path_reads(disk):
+    return int(read(f"/sys/block/{disk}/stat", "0").split()[0])
+
+
+def ctrl_port(ctrl):
+    m = re.search(r"trsvcid=(\d+)", read(f"/sys/class/nvme/{ctrl}/address"))
+    return m.group(1) if m else None
+
+
+def set_policy(subdir, pol):
+    try:
+        write(f"{subdir}/iopolicy", pol)
+    except OSError:
+        return False
+    return read(f"{subdir}/iopolicy") == pol
+
+
+def net_delay_prepare(ms):
+    """prio qdisc on lo, netem delay on band 1:3; nothing is sent there until
+    a filter steers a port into it (net_delay_port)."""
+    net_restore()
+    sh("tc qdisc add dev lo root handle 1: prio")
+    sh(f"tc qdisc add dev lo parent 1:3 handle 30: netem delay {ms}ms limit 100000")
+
+
+def net_delay_port(port):
+    # One way: only packets to the target port (host -> target: commands,
+    # the host's ACKs) go through netem; the target's replies do not.
+    sh(f"tc {net_delay_filter(port)}")
+
+
+class TcBatch:
+    """A `tc -batch -` started ahead of time: at the event, one line on its
+    stdin applies the change without a fork and exec (0.1-0.9 s under TCG
+    while fio runs)."""
+
+    def __init__(self):
+        self.p = subprocess.Popen(["tc", "-batch", "-"], stdin=subprocess.PIPE,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+    def run(self, line):
+        self.p.stdin.write(line + "\n")
+        self.p.stdin.close()
+        err = self.p.stderr.read()
+        if self.p.wait():
+            raise RuntimeError(f"tc {line}: {err.strip()}")
+
+
+def net_delay_filter(port):
+    return f"filter add dev lo parent 1: protocol ip prio 1 u32 match ip dport {port} 0xffff flowid 1:3"
+
+
+def netem_sent():
+    m = re.search(r"qdisc netem 30:.*?Sent (\d+) bytes (\d+) pkt",
+                  sh("tc -s qdisc show dev lo", check=False), re.S)
+    return int(m.group(2)) if m else 0
+
+
+def fio_policy_run(dev, qd, jobs, runtime, ramp, paths, slow=None):
+    """One fio randread through dev: IOPS, clat percentiles, mean latency,
+    and the share of the reads that went to each path."""
+    before = {p: path_reads(p) for p in paths}
+    rc, j = fio_json(fio_cmd(dev, "randread", qd, jobs, runtime, ramp))
+    d = {p: path_reads(p) - before[p] for p in paths}
+    job = j["jobs"][0]
+    r = job["read"]
+    pc = r.get("clat_ns", {}).get("percentile", {})
+    out = dict(iops=round(r["iops"]), lat_mean_us=round(r["lat_ns"]["mean"] / 1000, 1),
+               slat_mean_us=round(r.get("slat_ns", {}).get("mean", 0) / 1000, 1),
+               errors=job.get("total_err", 0), rc=rc,
+               path_reads=d)
+    for k, key in PCTS:
+        out[f"clat_{k}_us"] = round(pc[key] / 1000, 1) if key in pc else None
+    tot = sum(d.values())
+    if slow and tot:
+        out["slow_share"] = round(d.get(slow, 0) / tot, 3)
+    return out
+
+
+def policy_setup(a):
+    """Target: one namespace on /dev/nullb0 in a subsystem on two TCP ports,
+    and a second subsystem on the same null_blk device exposed only on the
+    port that stays fast (the "fast path alone" baseline, its own head)."""
+    sh("ip addr add 127.0.0.2/8 dev lo", check=False)
+    nvmet_setup(POLICY_NQN, 1, POLICY_PORTS)
+    opts = "reconnect_delay=1,ctrl_loss_tmo=600"
+    for _, addr, svc in POLICY_PORTS:
+        nvmf_connect(POLICY_NQN, addr, svc, opts)
+    wait_for(lambda: mp_head("bench-policy"), 30)
+    h = mp_head("bench-policy")
+    if not h or not wait_paths(h, 2):
+        raise RuntimeError("no TCP multipath head with 2 live paths")
+    sub = f"/sys/class/nvme-subsystem/{disk_parent(h)}"
+    paths = head_paths(h)
+    port_of = {p: ctrl_port(disk_parent(p)) for p in paths}
+    # The path that is made slow in the unequal-paths runs is the one the
+    # numa policy uses (the one a static policy would keep).
+    set_policy(sub, "numa")
+    slow = active_path(h) or paths[0]
+    fast = next(p for p in paths if p != slow)
+    fast_port = next(x for x in POLICY_PORTS if x[2] == port_of[fast])
+    sd = f"{NVMET}/subsystems/{FAST_NQN}"
+    os.mkdir(sd)
+    write(f"{sd}/attr_allow_any_host", 1)
+    os.mkdir(f"{sd}/namespaces/1")
+    write(f"{sd}/namespaces/1/device_path", "/dev/nullb0")
+    write(f"{sd}/namespaces/1/enable", 1)
+    os.symlink(sd, f"{NVMET}/ports/{fast_port[0]}/subsystems/{FAST_NQN}")
+    nvmf_connect(FAST_NQN, fast_port[1], fast_port[2], opts)
+    wait_for(lambda: mp_head("bench-policy-fast"), 30)
+    fh = mp_head("bench-policy-fast")
+    if not fh or not wait_paths(fh, 1):
+        raise RuntimeError("no head for the fast-path-alone subsystem")
+    return dict(head=h, sub=sub, paths=paths, port_of=port_of, slow=slow, fast=fast,
+                fast_head=fh, fast_head_paths=head_paths(fh))
+
+
+def policy_teardown():
+    net_restore()
+    for nqn in (FAST_NQN, POLICY_NQN):
+        disconnect(nqn, 120)
+    try:
+        for pid, _, _ in POLICY_PORTS:
+            lnk = f"{NVMET}/ports/{pid}/subsystems/{FAST_NQN}"
+            if os.path.islink(lnk):
+                os.remove(lnk)
+        sd = f"{NVMET}/subsystems/{FAST_NQN}"
+        for nd in glob.glob(f"{sd}/namespaces/*"):
+            write(f"{nd}/enable", 0)
+            os.rmdir(nd)
+        if os.path.isdir(sd):
+            os.rmdir(sd)
+        nvmet_teardown(POLICY_NQN, POLICY_PORTS)
+    except OSError as e:
+        emit("policy-error", error=f"teardown: {e}")
+
+
+def interp(samples, t):
+    """Counters at time t, linearly interpolated between two samples."""
+    for (ta, ca), (tb, cb) in zip(samples, samples[1:]):
+        if ta <= t <= tb:
+            f = (t - ta) / (tb - ta) if tb > ta else 1
+            return [x + (y - x) * f for x, y in zip(ca, cb)]
+    return samples[-1][1] if t > samples[-1][0] else samples[0][1]
+
+
+def degrade_run(t, pol, a):
+    """fio randread QD16 on equal paths; after a.pre s, a.degrade_delay ms
+    of delay on the path that carried most reads so far; per-path read
+    counters every 100 ms; when does the delayed path's share drop below
+    10 %?"""
+    h, paths = t["head"], t["paths"]
+    net_delay_prepare(a.degrade_delay)
+    tc = TcBatch()
+    cmd = fio_cmd(h, "randread", 16, 1, a.pre + a.post, 0)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    t0 = time.time()
+    samples = []
+    delayed, t_delay, tc_s = None, None, None
+    tick = 0
+    while proc.poll() is None:
+        now = time.time() - t0
+        samples.append((now, [path_reads(p) for p in paths]))
+        if delayed is None and now >= a.pre:
+            c0, c1 = samples[0][1], samples[-1][1]
+            i = max(range(len(paths)), key=lambda k: c1[k] - c0[k])
+            delayed = paths[i]
+            ts = time.time()
+            tc.run(net_delay_filter(t["port_of"][delayed]))
+            t_delay = time.time() - t0
+            tc_s = time.time() - ts
+        tick += 1
+        time.sleep(max(0.0, t0 + tick * 0.1 - time.time()))
+    samples.append((time.time() - t0, [path_reads(p) for p in paths]))
+    out, err = proc.communicate()
+    sent = netem_sent()
+    net_restore()
+    if tc.p.poll() is None:
+        tc.p.kill()
+    try:
+        j = json.loads(out[out.index("{"):])
+        fio_iops, fio_err = round(j["jobs"][0]["read"]["iops"]), j["jobs"][0].get("total_err", 0)
+    except (ValueError, KeyError, json.JSONDecodeError):
+        fio_iops, fio_err = None, None
+        say(f"fio output unreadable: {err.strip()[:300]}")
+    if delayed is None:
+        raise RuntimeError(f"{pol}: fio ended before the delay ({err.strip()[:200]})")
+    k = paths.index(delayed)
+    # 100 ms intervals from the delay on (counters interpolated at the
+    # interval ends); an interval with fewer than 5 reads has no share
+    series = []       # (s from the delay to the interval end, delayed share, IOPS)
+    g = t_delay
+    prev = interp(samples, g)
+    while g + 0.1 <= samples[-1][0] + 1e-6:
+        cur = interp(samples, g + 0.1)
+        tot = sum(cur) - sum(prev)
+        series.append((round(g + 0.1 - t_delay, 2),
+                       round((cur[k] - prev[k]) / tot, 3) if tot >= 5 else None,
+                       round(tot / 0.1)))
+        prev, g = cur, g + 0.1
+    below = next((s[0] for s in series if s[1] is not None and s[1] < 0.1), None)
+    # sustained: from then on below 10 % until the end, over at least 1 s
+    sustained = None
+    for i in range(len(series)):
+        rest = [s for s in series[i:] if s[1] is not None]
+        if rest and all(s[1] < 0.1 for s in rest):
+            if series[-1][0] - series[i][0] >= 1.0:
+                sustained = series[i][0]
+            break
+    c0, c1 = samples[0][1], interp(samples, t_delay)
+    tot_pre = sum(c1) - sum(c0)
+    c_pre1 = interp(samples, t_delay - 1.0)
+    c_last = interp(samples, samples[-1][0] - 1.0)
+    tot_last = sum(samples[-1][1]) - sum(c_last)
+    emit("policy-degrade", policy=pol, head=h, delayed_path=delayed,
+         delayed_port=t["port_of"][delayed], delay_ms=a.degrade_delay,
+         t_delay_s=round(t_delay, 2), tc_s=round(tc_s, 3),
+         share_before=round((c1[k] - c0[k]) / tot_pre, 3) if tot_pre else None,
+         iops_before=round(sum(c1) - sum(c_pre1)),
+         iops_after=round(statistics.median(s[2] for s in series)) if series else None,
+         share_last_s=round((samples[-1][1][k] - c_last[k]) / tot_last, 3) if tot_last else None,
+         below10_ms=round(below * 1000) if below is not None else None,
+         sustained10_ms=round(sustained * 1000) if sustained is not None else None,
+         fio_iops=fio_iops, errors=fio_err, netem_pkts=sent, samples=len(samples),
+         series=series)
+    wait_paths(h, 2, 30)
+
+
+def cmd_policy(a):
+    emit("info", kernel=kernel_info())
+    try:
+        t = policy_setup(a)
+    except Exception as e:
+        emit("policy-error", error=f"setup: {e}")
+        policy_teardown()
+        return
+    h, sub, paths, slow = t["head"], t["sub"], t["paths"], t["slow"]
+    accepted, refused = [], []
+    for pol in dict.fromkeys(a.policies.split(",") + [a.ref]):
+        (accepted if set_policy(sub, pol) else refused).append(pol)
+    set_policy(sub, "numa")
+    ref = a.ref if a.ref in accepted else "numa"
+    unequal = [p for p in a.policies.split(",") if p in accepted]
+    equal = [ref] + [p for p in unequal if p != ref]
+    emit("policy-info", head=h, paths=paths, port_of=t["port_of"], slow_path=slow,
+         slow_port=t["port_of"][slow], fast_path=t["fast"], fast_port=t["port_of"][t["fast"]],
+         fast_head=t["fast_head"], fast_head_paths=t["fast_head_paths"],
+         accepted=accepted, refused=refused, ref=ref, rounds=a.rounds, runtime=a.runtime,
+         pre=a.pre, post=a.post, backing="/dev/nullb0 (null_blk, "
+         f"not memory-backed, {read('/sys/block/nullb0/size')} sectors)",
+         cmd=" ".join(fio_cmd("DEV", "randread", "QD", "JOBS", a.runtime, a.ramp)),
+         degrade_cmd=" ".join(fio_cmd("DEV", "randread", 16, 1, a.pre + a.post, 0)))
+    for pol in refused:
+        say(f"policy {pol}: refused by this kernel")
+    try:
+        # 1. unequal paths: netem delay on the slow path's port
+        for ms in (int(x) for x in a.delays.split(",") if x):
+            say(f"policy: unequal paths, {ms} ms on port {t['port_of'][slow]}")
+            net_delay_prepare(ms)
+            net_delay_port(t["port_of"][slow])
+            cases = ["fast-alone"] + unequal
+            for rnd in range(a.rounds):
+                k = rnd % len(cases)
+                for case in cases[k:] + cases[:k]:
+                    if case == "fast-alone":
+                        dev, ps = t["fast_head"], t["fast_head_paths"]
+                    else:
+                        dev, ps = h, paths
+                        set_policy(sub, case)
+                    try:
+                        r = fio_policy_run(dev, 32, 2, a.runtime, a.ramp, ps,
+                                           slow if case != "fast-alone" else None)
+                        emit("policy-unequal", delay_ms=ms, case=case, round=rnd, dev=dev, **r)
+                    except Exception as e:
+                        emit("policy-error", error=f"unequal {ms} ms {case}: {e}")
+            emit("policy-netem", delay_ms=ms, pkts=netem_sent())
+            net_restore()
+            wait_paths(h, 2, 30)
+        # 2. equal paths
+        say("policy: equal paths")
+        for rnd in range(a.rounds):
+            k = rnd % len(equal)
+            for qd, jobs in ((1, 1), (32, 2)):
+                for pol in equal[k:] + equal[:k]:
+                    set_policy(sub, pol)
+                    try:
+                        r = fio_policy_run(h, qd, jobs, a.runtime, a.ramp, paths)
+                        emit("policy-equal", case=pol, qd=qd, jobs=jobs, round=rnd, **r)
+                    except Exception as e:
+                        emit("policy-error", error=f"equal QD{qd} {pol}: {e}")
+        # 3. degrading path
+        for pol in unequal:
+            say(f"policy: degrading path, {pol}")
+            set_policy(sub, pol)
+            try:
+                degrade_run(t, pol, a)
+            except Exception as e:
+                emit("policy-error", error=f"degrade {pol}: {e}")
+    finally:
+        policy_teardown()
+
+
 def main():
     ap = argparse.ArgumentParser()
     sub = ap.add_subparsers(dest="mode", required=True)
@@ -598,8 +911,19 @@ def main():
     p.add_argument("--counts", default="1,64,512,1024")
     p.add_argument("--kato", type=int, default=1)
     p.add_argument("--timeout", type=int, default=600)
+    p = sub.add_parser("policy")
+    p.add_argument("--policies", default="numa,round-robin,queue-depth,latency")
+    p.add_argument("--ref", default="first", help="reference of the equal-paths overhead")
+    p.add_argument("--delays", default="5,30", help="ms of netem delay on the slow path")
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--runtime", type=float, default=3)
+    p.add_argument("--ramp", type=float, default=0.5)
+    p.add_argument("--pre", type=float, default=10, help="s before the path degrades")
+    p.add_argument("--post", type=float, default=10, help="s after")
+    p.add_argument("--degrade-delay", type=int, default=30, help="ms")
     a = ap.parse_args()
-    {"iops": cmd_iops, "stall": cmd_stall, "scale": cmd_scale}[a.mode](a)
+    {"iops": cmd_iops, "stall": cmd_stall, "scale": cmd_scale,
+     "policy": cmd_policy}[a.mode](a)
     return 0
 
 

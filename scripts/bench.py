@@ -564,9 +564,13 @@ def policy_report(recs, meta, outdir, stem, w):
           "when the delay is in place (the end of the `tc filter add`, sent to a `tc -batch` "
           "started beforehand). Time to < 10 %: from the delay to the end of the first 100 ms "
           "interval in which the delayed path completed less than 10 % of the reads (intervals "
-          "with fewer than 5 reads in all do not count); sustained: from when it stays "
+          "with fewer than 5 reads in all do not count; the resolution is 100 ms: \"100 ms\" "
+          "is within the first interval); sustained: to the end of the first "
+          "interval from which it stays "
           f"below 10 % to the end of the run ({any_info.get('post', pl.get('post', '?'))} s after the delay, at "
-          "least 1 s); \"never\": not within the run. One run per policy.\n")
+          "least 1 s); \"never\": not within the run. Share before: over the reads from "
+          "the start to the delay (what chose the path); IOPS before: the last second before "
+          "the delay; after: median of the 100 ms intervals after it. One run per policy.\n")
         w("| policy | ours: delayed path's share before -> last 1 s | ours: time to < 10 % "
           "(sustained) | ours: IOPS before -> after | in-tree: delayed path's share before "
           "-> last 1 s | in-tree: time to < 10 % (sustained) | in-tree: IOPS before -> after |")
@@ -603,18 +607,18 @@ def plot_policy(recs, outdir, stem):
     dat = os.path.join(tmp, f"policy-{ms}.dat")
     with open(dat, "w") as f:
         for c in cases:
-            row = [POLICY_LABEL.get(c, c)]
+            row = ["fast alone" if c == "fast-alone" else c]
             for field, scale in (("iops", 1), ("clat_p99_us", 1000)):
                 for k in ("ours", "in-tree"):
                     xs = g.get((k, c), {}).get(field)
                     row += ([f"{med(xs) / scale:.3f}", f"{min(xs) / scale:.3f}",
                              f"{max(xs) / scale:.3f}"] if xs else ["NaN"] * 3)
             f.write(" ".join(f'"{x}"' if i == 0 else x for i, x in enumerate(row)) + "\n")
-    script = ["set terminal pngcairo size 1100,420 font 'sans,10'",
+    script = ["set terminal pngcairo size 1200,440 font 'sans,10'",
               f"set output '{os.path.join(outdir, stem + '-policy.png')}'",
               "set multiplot layout 1,2",
               "set style data histograms", "set style histogram errorbars gap 1 lw 1",
-              "set style fill solid 0.6 border -1", "set grid ytics", "set key top left",
+              "set style fill solid 0.6 border -1", "set grid ytics", "set key below",
               "set yrange [0:*]", "set xtics nomirror", "set bmargin 3",
               f"set title 'IOPS, {ms} ms on one path (median, min..max)'",
               "set ylabel 'IOPS (fio 4k randread QD32 x 2 jobs)'",
