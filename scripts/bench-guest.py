@@ -422,18 +422,25 @@ def disconnect(nqn, timeout=300):
 TCP_PORTS = [(1, "127.0.0.1", "4420"), (2, "127.0.0.2", "4421")]
 
 
+def connect_mp_head(nqn, ports, opts, tag):
+    """Connect to nqn on every port; return its multipath head once both of
+    its paths are live."""
+    for _, addr, svc in ports:
+        nvmf_connect(nqn, addr, svc, opts)
+    wait_for(lambda: mp_head(tag), 30)
+    h = mp_head(tag)
+    if not h or not wait_paths(h, 2):
+        raise RuntimeError("no TCP multipath head with 2 live paths")
+    return h
+
+
 def stall_tcp(event, kato, runtime, event_at):
     nqn = "nqn.2024-11.org.kernel:bench-stall"
     sh("ip addr add 127.0.0.2/8 dev lo", check=False)
     nvmet_setup(nqn, 1, TCP_PORTS)
     opts = "reconnect_delay=1,ctrl_loss_tmo=600" + (f",keep_alive_tmo={kato}" if kato else "")
     try:
-        for _, addr, svc in TCP_PORTS:
-            nvmf_connect(nqn, addr, svc, opts)
-        wait_for(lambda: mp_head("bench-stall"), 30)
-        h = mp_head("bench-stall")
-        if not h or not wait_paths(h, 2):
-            raise RuntimeError("no TCP multipath head with 2 live paths")
+        h = connect_mp_head(nqn, TCP_PORTS, opts, "bench-stall")
         p = active_path(h)
         ctrl = disk_parent(p)
         svc = re.search(r"trsvcid=(\d+)", read(f"/sys/class/nvme/{ctrl}/address")).group(1)
@@ -677,12 +684,7 @@ def policy_setup(a):
     sh("ip addr add 127.0.0.2/8 dev lo", check=False)
     nvmet_setup(POLICY_NQN, 1, POLICY_PORTS)
     opts = "reconnect_delay=1,ctrl_loss_tmo=600"
-    for _, addr, svc in POLICY_PORTS:
-        nvmf_connect(POLICY_NQN, addr, svc, opts)
-    wait_for(lambda: mp_head("bench-policy"), 30)
-    h = mp_head("bench-policy")
-    if not h or not wait_paths(h, 2):
-        raise RuntimeError("no TCP multipath head with 2 live paths")
+    h = connect_mp_head(POLICY_NQN, POLICY_PORTS, opts, "bench-policy")
     sub = f"/sys/class/nvme-subsystem/{disk_parent(h)}"
     paths = head_paths(h)
     port_of = {p: ctrl_port(disk_parent(p)) for p in paths}
