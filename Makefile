@@ -17,7 +17,8 @@ CMD_QUOTED = '$(subst ','\'',$(value CMD))'
 
 SCRIPTS := scripts
 
-.PHONY: help setup tree export kernel vm selftests kunit gates check demo bench
+.PHONY: help setup tree export kernel vm selftests kunit gates check demo bench \
+	udev-test udev-install blktests
 
 help:
 	@echo "make setup        install the Debian packages needed"
@@ -28,7 +29,10 @@ help:
 	@echo "make selftests    run the nvme-mpath kselftests, one VM each (T=<test>)"
 	@echo "make kunit        run KUnit suites in a guest (S=<suite glob>)"
 	@echo "make gates        checkpatch, per-patch build, sparse, MULTIPATH=y/n, Debian modules"
-	@echo "make check        all of the above, TAP output and a summary line"
+	@echo "make udev-test    udev/61-nvme-mpath.rules with systemd-udevd in a guest, both naming modes"
+	@echo "make udev-install install udev/61-nvme-mpath.rules into \$$(DESTDIR)/etc/udev/rules.d"
+	@echo "make blktests     upstream blktests nvme group (loop, tcp): ours vs the base, a table"
+	@echo "make check        all of the above but blktests, TAP output and a summary line"
 	@echo "make demo         multipath failover demo with fio and hot-unplug"
 	@echo "make bench        ours vs single path, 6.12 in-tree and dm-multipath (QUICK=1: short)"
 	@echo "                  report in bench/results/; VARIANT=base for selftests on the base"
@@ -60,8 +64,22 @@ gates:
 	@$(SCRIPTS)/tree.sh --auto
 	@$(SCRIPTS)/gates.sh
 
-demo: kernel
+demo:
+	@$(SCRIPTS)/setup.sh
+	@$(SCRIPTS)/tree.sh --auto
+	@$(SCRIPTS)/build-kernel.sh $(VARIANT)
 	@$(SCRIPTS)/demo.sh
+
+udev-test: kernel
+	@$(SCRIPTS)/udev-test.sh
+
+udev-install:
+	install -D -m 0644 udev/61-nvme-mpath.rules $(DESTDIR)/etc/udev/rules.d/61-nvme-mpath.rules
+	@[ -n "$(DESTDIR)" ] || ! command -v udevadm >/dev/null || udevadm control --reload
+
+blktests:
+	@$(SCRIPTS)/setup.sh
+	@$(SCRIPTS)/blktests.sh
 
 bench:
 	@$(SCRIPTS)/setup.sh

@@ -55,9 +55,14 @@ fi
 if [ $kernel_ok = 1 ]; then
 	part kunit "$SCR/kunit.sh"
 	part selftests "$SCR/selftests.sh"
+	# the "nvme" naming mode (6.12's names): the suite again but for
+	# hotplug-stress (9 minutes; naming plays no part in it)
+	part selftests-nvme-names env NAMES=nvme SKIP_T=hotplug-stress "$SCR/selftests.sh"
+	part udev "$SCR/udev-test.sh"
 else
 	skip_part kunit "no test kernel"
 	skip_part selftests "no test kernel"
+	skip_part udev "no test kernel"
 fi
 
 pass=$(grep -c '^ok' "$TAP_RESULTS")

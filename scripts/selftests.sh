@@ -4,11 +4,15 @@
 #   # nvme-mpath-topology: <pcie-dual|pcie-single|pcie-dual+single|none>
 #   # nvme-mpath-cmdline: <extra kernel args>
 #   # nvme-mpath-timeout: <seconds>
+# NAMES=nvm-sub|nvme boots with nvme_core.multipath_names=<NAMES> and tags
+# the results "nvme-mpath[<NAMES>]:"; SKIP_T="a b" leaves tests out.
 set -o pipefail
 . "$(dirname "$0")/common.sh"
 . "$(dirname "$0")/tap.sh"
 variant=${VARIANT:-test}
 only=${T:-}
+names=${NAMES:-}
+tag=nvme-mpath${names:+[$names]}
 src=$TREE/tools/testing/selftests/nvme-mpath
 inst=$BUILD/kselftest
 echo "TAP version 13"
@@ -46,14 +50,16 @@ for t in $tests; do
 	if [ -n "$only" ] && [ "$t" != "$only" ] && [ "${t%.*}" != "$only" ]; then
 		continue
 	fi
+	case " ${SKIP_T:-} " in *" ${t%.*} "*) continue ;; esac
 	found=1
 	f=$inst/nvme-mpath/$t
 	topo=$(header "$f" topology); topo=${topo:-none}
 	extra=$(header "$f" cmdline)
+	[ -n "$names" ] && extra="${extra:+$extra }nvme_core.multipath_names=$names"
 	tmo=$(header "$f" timeout); tmo=${tmo:-$default_timeout}
 	# the debug kernel (KASAN, lockdep, kmemleak) runs several times slower
 	[ "$variant" = debug ] && tmo=$((tmo * ${DEBUG_TIMEOUT_FACTOR:-4}))
-	name=selftest-${t%.*}
+	name=selftest-${t%.*}${names:+-$names}
 	echo "# $t: topology $topo, timeout ${tmo}s${extra:+, cmdline '$extra'}"
 	out=$LOGS/$name.out
 	"$TOP/scripts/vm.py" --variant "$variant" --topo "$topo" --cmdline "$extra" \
@@ -70,11 +76,11 @@ for t in $tests; do
 	"ok "*"# SKIP"*)
 		reason=$(grep -E '#[[:space:]]*SKIP' "$out" | grep -v '^ok [0-9]* selftests:' | tail -1 |
 			sed -E 's/.*SKIP[]:)]*[[:space:]]*//')
-		tap_skip "nvme-mpath:$t" "${reason:-skipped (exit 4)}" ;;
+		tap_skip "$tag:$t" "${reason:-skipped (exit 4)}" ;;
 	"ok "*)
-		tap_ok "nvme-mpath:$t" ;;
-	"not ok "*) tap_fail "nvme-mpath:$t" "${res##*# }" ;;
-	*) tap_fail "nvme-mpath:$t" "no result (guest status $rc; see build/logs/$name.log)" ;;
+		tap_ok "$tag:$t" ;;
+	"not ok "*) tap_fail "$tag:$t" "${res##*# }" ;;
+	*) tap_fail "$tag:$t" "no result (guest status $rc; see build/logs/$name.log)" ;;
 	esac
 done
 if [ $found = 0 ]; then
