@@ -1,0 +1,70 @@
+#!/bin/bash
+# blktests.sh: the upstream blktests nvme group (nvmet loop and tcp), run as
+# it is in a guest, against our kernel in the "nvme" naming mode
+# (nvme_core.multipath_names=nvme, the names blktests looks for) and against
+# the unmodified base in the same invocation; prints a table test by test.
+# BLKTESTS_DIR: the blktests source (default ../shared/vendor/blktests),
+# never modified: it is copied and built under build/blktests.
+# BLKTESTS_TESTS: tests or groups to run (default nvme);
+# BLKTESTS_KERNELS: "ours base" (default) or one of them.
+set -o pipefail
+. "$(dirname "$0")/common.sh"
+srcdir=${BLKTESTS_DIR:-$TOP/../shared/vendor/blktests}
+[ -x "$srcdir/check" ] || die "no blktests at $srcdir (set BLKTESTS_DIR)"
+srcdir=$(cd "$srcdir" && pwd)
+out=$BUILD/blktests
+kernels=${BLKTESTS_KERNELS:-ours base}
+rm -rf "$out/src" && mkdir -p "$out" && cp -a "$srcdir" "$out/src"
+make -s -C "$out/src" > "$out/make.log" 2>&1 || echo "==> note: building blktests' helpers failed (see $out/make.log)"
+
+"$TOP/scripts/tree.sh" --auto || exit 1
+for k in $kernels; do
+	v=test; [ "$k" = base ] && v=base
+	"$TOP/scripts/build-kernel.sh" "$v" || exit 1
+done
+
+for k in $kernels; do
+	v=test cmdline=nvme_core.multipath_names=nvme
+	[ "$k" = base ] && v=base cmdline=
+	obj=$OBJ_BASE/$v
+	echo "==> blktests on $k ($v kernel${cmdline:+, $cmdline}): log build/logs/blktests-$k.log"
+	t0=$(date +%s)
+	"$TOP/scripts/vm.py" --variant "$v" --topo none --cmdline "$cmdline" --mem 3072 \
+		--name "blktests-$k" --quiet --output "$out/$k.out" --allow-warnings \
+		--timeout "${BLKTESTS_TIMEOUT:-3000}" \
+		--env "BLKTESTS_TESTS=${BLKTESTS_TESTS:-nvme}" \
+		-- "bash $TOP/scripts/blktests-guest.sh $out/src $obj/.config $obj"
+	echo "==> $k: guest status $?, $(( $(date +%s) - t0 )) s"
+	grep '^blktests-result' "$out/$k.out" | cut -f2- > "$out/$k.tsv"
+done
+
+# table: test, transport, one column per kernel, reason where not passed
+python3 - "$out" $kernels <<'PY'
+import sys, collections
+out, kernels = sys.argv[1], sys.argv[2:]
+res = collections.defaultdict(dict)
+for k in kernels:
+    try:
+        for line in open(f"{out}/{k}.tsv"):
+            f = line.rstrip("\n").split("\t") + ["", "", "", ""]
+            tr = f[0].replace("nodev_tr_", "").replace("nodev", "-")
+            res[(f[1], tr)][k] = (f[2] or "?", f[3])
+    except FileNotFoundError:
+        pass
+hdr = ["test", "transport"] + kernels + ["reason (where not passed)"]
+rows = []
+for key in sorted(res):
+    cells = [res[key].get(k, ("-", ""))[0] for k in kernels]
+    why = "; ".join(f"{k}: {res[key][k][1]}" for k in kernels
+                    if k in res[key] and res[key][k][0] != "passed" and res[key][k][1])
+    rows.append(list(key) + cells + [why])
+w = [max(len(str(r[i])) for r in rows + [hdr]) for i in range(len(hdr) - 1)]
+fmt = lambda r: "| " + " | ".join(str(c).ljust(w[i]) for i, c in enumerate(r[:-1])) + " | " + r[-1] + " |"
+print(fmt(hdr)); print("|" + "|".join("-" * (x + 2) for x in w) + "|---|")
+for r in rows: print(fmt(r))
+if len(kernels) == 2:
+    a, b = kernels
+    worse = [f"{t} ({tr})" for (t, tr), v in sorted(res.items())
+             if v.get(b, ("",))[0] == "passed" and v.get(a, ("",))[0] != "passed"]
+    print(f"\n{len(rows)} results; passed on {b} but not on {a}: {len(worse)}" + (": " + ", ".join(worse) if worse else ""))
+PY
