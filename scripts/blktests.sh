@@ -66,7 +66,8 @@ for k in kernels:
         for n in lines[i + 1:]:
             if not n.startswith("    "):
                 break
-            why.append(n.strip())
+            if not n.strip().startswith("runtime"):
+                why.append(n.strip())
         cond = "tr_" + m.group(2).replace("tr=", "").replace(" bd=", "_bd_")
         notrun[(k, m.group(1), cond)] = ", ".join(why)
 for k in kernels:
@@ -83,7 +84,7 @@ rows = []
 for key in sorted(res):
     cells = [res[key].get(k, ("-", ""))[0] for k in kernels]
     why = "; ".join(f"{k}: {res[key][k][1]}" for k in kernels
-                    if k in res[key] and res[key][k][0] != "passed" and res[key][k][1])
+                    if k in res[key] and res[key][k][0] != "pass" and res[key][k][1])
     rows.append(list(key) + cells + [why])
 w = [max(len(str(r[i])) for r in rows + [hdr]) for i in range(len(hdr) - 1)]
 fmt = lambda r: "| " + " | ".join(str(c).ljust(w[i]) for i, c in enumerate(r[:-1])) + " | " + r[-1] + " |"
@@ -108,6 +109,6 @@ print(f"\ncompact table (one row per test, over its transports): {out}/table.md"
 if len(kernels) == 2:
     a, b = kernels
     worse = [f"{t} ({tr})" for (t, tr), v in sorted(res.items())
-             if v.get(b, ("",))[0] == "passed" and v.get(a, ("",))[0] != "passed"]
+             if v.get(b, ("",))[0] == "pass" and v.get(a, ("",))[0] != "pass"]
     print(f"\n{len(rows)} results; passed on {b} but not on {a}: {len(worse)}" + (": " + ", ".join(worse) if worse else ""))
 PY
