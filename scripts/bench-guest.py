@@ -14,11 +14,13 @@ per-controller nodes.
 """
 
 import argparse
+import errno
 import glob
 import json
 import mmap
 import os
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -536,14 +538,33 @@ def scale_failover(nqn, cut_svc, timeout):
         t.join(max(0.1, timeout - (time.time() - t0)))
     done = [r for r in res if r is not None]
     lat = sorted(r[0] for r in done)
-    errs = sum(1 for r in done if r[1] is not None)
-    return dict(heads=len(hs), completed=len(done), errors=errs,
+    # an open() refused for want of file descriptors is no I/O error
+    errnos = {}
+    for r in done:
+        if r[1] is not None:
+            name = errno.errorcode.get(r[1], str(r[1]))
+            errnos[name] = errnos.get(name, 0) + 1
+    errs = sum(n for e, n in errnos.items() if e not in ("EMFILE", "ENFILE"))
+    return dict(heads=len(hs), completed=len(done), errors=errs, errnos=errnos,
                 failover_all_s=round(time.time() - t0 if len(done) < len(hs) else lat[-1], 2),
                 failover_median_s=round(lat[len(lat) // 2], 2) if lat else None)
 
 
+def raise_nofile():
+    """scale_failover() holds one descriptor per head open at once: 1024
+    heads and stdin, stdout, stderr would exceed the usual limit of 1024."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    for lim in ((65536, 65536), (hard, hard)):
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, lim)
+            break
+        except (ValueError, OSError):
+            continue
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
 def cmd_scale(a):
-    emit("info", kernel=kernel_info())
+    emit("info", kernel=kernel_info(), nofile=raise_nofile())
     nqn = "nqn.2024-11.org.kernel:bench-scale"
     ports = [(11, "127.0.0.1", "4430"), (12, "127.0.0.2", "4431")]
     sh("ip addr add 127.0.0.2/8 dev lo", check=False)

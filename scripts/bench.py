@@ -52,6 +52,14 @@ CASE_LABEL = {"single": "single path", "mp": None, "dm-rr": "dm-mpath round-robi
               "dm-st": "dm-mpath service-time"}
 
 
+
+def errno_note(errnos):
+    """Failed reads of the scale part by errno, as ", EIO 2, EMFILE 1"."""
+    if not errnos:
+        return ""
+    return "".join(f", {e} {n}" for e, n in sorted(errnos.items()))
+
+
 def log(msg):
     print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
@@ -317,7 +325,9 @@ def report(recs, meta, outdir, stem):
           "node (every path) exists. Failover: one path blackholed, then one 4k read on "
           "every head at once; time until the last completes. Slab: /proc/meminfo Slab "
           "after the connect minus before (both controllers, 2 path namespaces and the "
-          "head per namespace); marginal = (delta(N) - delta(1)) / (N - 1).\n")
+          "head per namespace); marginal = (delta(N) - delta(1)) / (N - 1). I/O errors: "
+          "failed reads but those refused for want of file descriptors (EMFILE; the "
+          "guest raises its limit first); every failed read's errno is listed.\n")
         w("| namespaces | kernel | heads (s) | paths (s) | failover, all (s) "
           "| failover, median (s) | I/O errors | slab KiB/ns | marginal slab KiB/ns "
           "| disconnect (s) |")
@@ -330,7 +340,8 @@ def report(recs, meta, outdir, stem):
                 marg = f"{(r['slab_kib_per_ns'] * n - one[r['kernel']]) / (n - 1):.1f}"
             w(f"| {n} | {r['kernel']} | {r['heads_s']}{'' if r['heads_ok'] else ' (timeout)'} | "
               f"{r['paths_s']}{'' if r['paths_ok'] else ' (timeout)'} | {r['failover_all_s']} | "
-              f"{r['failover_median_s']} | {r['errors']} ({r['completed']}/{r['heads']} done) | "
+              f"{r['failover_median_s']} | {r['errors']} ({r['completed']}/{r['heads']} done"
+              f"{errno_note(r.get('errnos'))}) | "
               f"{r['slab_kib_per_ns']} | {marg} | {r['disconnect_s']} |")
         w("")
         hs = {}
