@@ -7,6 +7,7 @@ UNPLUG_AT=${DEMO_UNPLUG_AT:-7}
 HOSTCTL=${NVME_MPATH_HOSTCTL:?not running under scripts/vm.py}
 SUBNQN_PART=mpath0
 
+LL=$(dirname "$(readlink -f "$0")")/nvme-mpath-ll
 section() { echo; echo "=== $* ==="; }
 
 ctrls() { # controllers of the demo subsystem: "nvme0 live" lines
@@ -64,6 +65,9 @@ echo
 nvme list-subsys 2>&1 | sed 's/^/  /'
 echo
 show_paths
+echo
+echo "scripts/nvme-mpath-ll (what multipath -ll shows for dm):"
+"$LL" | sed 's/^/  /'
 
 dev=
 for b in /sys/block/nvm-sub*; do
@@ -124,6 +128,8 @@ for _ in $(seq 60); do
 done
 show_paths
 nvme list-subsys 2>&1 | sed 's/^/  /'
+echo "scripts/nvme-mpath-ll after the re-plug (the returned path is a new one):"
+"$LL" | sed 's/^/  /'
 
 section "Result"
 n=$(ctrls | grep -c ' live$')
