@@ -18,7 +18,7 @@ CMD_QUOTED = '$(subst ','\'',$(value CMD))'
 SCRIPTS := scripts
 
 .PHONY: help setup tree export kernel vm selftests kunit gates check demo bench \
-	udev-test udev-install blktests
+	udev-test udev-install blktests soak
 
 help:
 	@echo "make setup        install the Debian packages needed"
@@ -34,6 +34,9 @@ help:
 	@echo "make blktests     upstream blktests nvme group (loop, tcp): ours vs the base, a table"
 	@echo "make check        all of the above but blktests, TAP output and a summary line"
 	@echo "make demo         multipath failover demo with fio and hot-unplug"
+	@echo "make soak         flapping soak: fio on every head while paths flap, then TCP"
+	@echo "                  connect/disconnect cycles (debug kernel by default; SOAK_SECS=600,"
+	@echo "                  SOAK_CYCLES=100, SOAK_SEED=<seed> replays; build/soak/report.md)"
 	@echo "make bench        ours vs single path, 6.12 in-tree and dm-multipath (QUICK=1: short)"
 	@echo "                  report in bench/results/; VARIANT=base for selftests on the base"
 
@@ -84,6 +87,11 @@ blktests:
 bench:
 	@$(SCRIPTS)/setup.sh
 	@$(SCRIPTS)/bench.py
+
+# The debug kernel unless VARIANT is given: lockdep, KASAN and kmemleak
+# reports are what a soak is for.  Uses the kernel already built.
+soak:
+	@SOAK_VARIANT=$(if $(filter file,$(origin VARIANT)),debug,$(VARIANT)) $(SCRIPTS)/soak.sh
 
 check:
 	@$(SCRIPTS)/check.sh

@@ -1,5 +1,5 @@
 #!/bin/bash
-# build-kernel.sh [variant]   (variant: test (default), debug or base)
+# build-kernel.sh [variant]   (variant: test (default), debug, base or modular)
 # Out-of-tree, incremental bzImage build of $TREE in build/obj/<variant>.
 # `base` is the unmodified base (tag base, 6.12 with its own multipath) from
 # a worktree at build/base/linux, built in build/base/obj/base with the test
@@ -12,7 +12,8 @@ case $variant in
 test)  frags=("$TOP/configs/test.config") ;;
 debug) frags=("$TOP/configs/test.config" "$TOP/configs/debug.config") ;;
 base)  frags=("$TOP/configs/test.config") ;;
-*) die "unknown variant '$variant' (test, debug or base)" ;;
+modular) frags=("$TOP/configs/test.config" "$TOP/configs/modular.config") ;;
+*) die "unknown variant '$variant' (test, debug, base or modular)" ;;
 esac
 [ -e "$TREE/.git" ] || die "no kernel tree at $TREE (run make tree)"
 obj=$OBJ_BASE/$variant
@@ -39,13 +40,21 @@ fi
 # The build proper, under the lock; its start is recorded to tell the time
 # spent waiting for the lock (another build) from the build itself.
 stampf=$obj/.build-start
+targets=bzImage
+# the modular variant's modules go to $obj/mods, for modprobe -d in a guest
+[ "$variant" = modular ] && targets="bzImage modules"
 rm -f "$stampf"
 if ! flock "$KBUILD_LOCK" bash -c 'date +%s > "$0"; exec "$@"' "$stampf" \
-	make -C "$TREE" O="$obj" -j"$JOBS" CC="$KCC" bzImage >>"$log" 2>&1; then
+	make -C "$TREE" O="$obj" -j"$JOBS" CC="$KCC" $targets >>"$log" 2>&1; then
 	grep -E 'error|Error' "$log" | head -40 >&2
 	die "kernel build failed ($variant); see ${log#$TOP/}"
 fi
 grep -E ': warning:' "$log" | sort -u | head -20 || true
+if [ "$variant" = modular ]; then
+	rm -rf "$obj/mods"
+	make -C "$TREE" O="$obj" INSTALL_MOD_PATH="$obj/mods" modules_install >>"$log" 2>&1 ||
+		die "modules_install failed; see ${log#$TOP/}"
+fi
 "$TOP/scripts/check-config.sh" "$obj/.config" "${frags[@]}"
 end=$(date +%s)
 echo "$(git -C "$TREE" rev-parse HEAD)" > "$obj/.built-head"

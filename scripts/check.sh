@@ -56,13 +56,22 @@ if [ $kernel_ok = 1 ]; then
 	part kunit "$SCR/kunit.sh"
 	part selftests "$SCR/selftests.sh"
 	# the "nvme" naming mode (6.12's names): the suite again but for
-	# hotplug-stress (9 minutes; naming plays no part in it)
-	part selftests-nvme-names env NAMES=nvme SKIP_T=hotplug-stress "$SCR/selftests.sh"
+	# hotplug-stress (9 minutes) and the no-path tests: naming plays no part
+	part selftests-nvme-names env NAMES=nvme \
+		SKIP_T="hotplug-stress no-path no-path-tcp" "$SCR/selftests.sh"
 	part udev "$SCR/udev-test.sh"
+	part nvme-mpath-ll "$SCR/ll-test.sh"
+	part modunload "$SCR/modunload-test.sh"
+	# the flapping soak, short and on the test kernel (make soak: 10
+	# minutes on the debug kernel)
+	part soak-short env SOAK_VARIANT=test SOAK_SECS=60 SOAK_CYCLES=10 "$SCR/soak.sh"
 else
 	skip_part kunit "no test kernel"
 	skip_part selftests "no test kernel"
 	skip_part udev "no test kernel"
+	skip_part nvme-mpath-ll "no test kernel"
+	skip_part modunload "no test kernel"
+	skip_part soak-short "no test kernel"
 fi
 
 pass=$(grep -c '^ok' "$TAP_RESULTS")

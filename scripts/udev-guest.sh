@@ -42,7 +42,11 @@ serial=$(esc "$(cat "/sys/block/$h/device/serial")")
 nsid=$(cat "/sys/block/$h/nsid")
 fsuuid=$(blkid -p -s UUID -o value "/dev/$part")
 partuuid=$(blkid -p -s PART_ENTRY_UUID -o value "/dev/$part")
-disk_links="by-id/nvme-$wwid by-id/nvme-${model}_${serial}_$nsid by-id/nvme-${model}_$serial"
+disk_links="by-id/nvme-$wwid by-id/nvme-${model}_${serial}_$nsid"
+# nvme-<model>_<serial> names the controller, not the namespace: with
+# several namespaces it goes to whichever one udev handled last (as for
+# plain NVMe), so it only has to reach a head of the same subsystem.
+ctrl_link="by-id/nvme-${model}_$serial"
 part_links="by-id/nvme-$wwid-part1 by-id/nvme-${model}_${serial}_$nsid-part1
 	by-uuid/$fsuuid by-label/mplabel by-partuuid/$partuuid by-partlabel/mp-data"
 
@@ -54,6 +58,10 @@ links_ok() {
 		[ "$(readlink -f "/dev/disk/$l")" = "/dev/$h" ] ||
 			{ msg "/dev/disk/$l -> $(readlink -f "/dev/disk/$l" || echo missing), not /dev/$h"; bad=1; }
 	done
+	l=$(readlink -f "/dev/disk/$ctrl_link")
+	[ -n "$l" ] && [ -e "$l" ] && [ -e "/sys/block/${l#/dev/}/wwid" ] &&
+	[ "$(esc "$(cat "/sys/block/${l#/dev/}/device/serial")")" = "$serial" ] ||
+		{ msg "/dev/disk/$ctrl_link -> ${l:-missing}, not a head of $h's subsystem"; bad=1; }
 	for l in $part_links; do
 		[ "$(readlink -f "/dev/disk/$l")" = "/dev/$part" ] ||
 			{ msg "/dev/disk/$l -> $(readlink -f "/dev/disk/$l" || echo missing), not /dev/$part"; bad=1; }

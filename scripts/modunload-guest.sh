@@ -1,0 +1,96 @@
+#!/bin/bash
+# Guest side of modunload-test.sh (modular kernel, topology none): what only
+# a modular nvme_core shows about a head that waits for a path
+# (delayed_removal_secs).  Over NVMe/TCP to an in-kernel nvmet target:
+#  - with a reader queued on a waiting head, nvme_core cannot be unloaded
+#    (the open head holds it) and the reader keeps waiting; writing 0 fails
+#    its read with EIO;
+#  - a waiting head that nobody holds open does not hold nvme_core either:
+#    unloading it ends the wait, removes the head and frees the subsystem,
+#    with no kernel report (scripts/vm.py fails the run on one), and the
+#    modules load again afterwards.
+MODS=$1
+TESTS=$(dirname "$(readlink -f "$0")")/../build/linux/tools/testing/selftests
+. "$TESTS/nvme-mpath/lib.sh" 2>/dev/null || { echo "1..0 # SKIP no nvme-mpath lib.sh"; exit 0; }
+NQN=nqn.2024-11.org.kernel:nvme-mpath-modunload
+IMG=$TMP/mu-ns1.img
+
+mp() { modprobe -d "$MODS" "$@"; }
+load() { mp nvme-tcp && mp nvme-core && [ -e /dev/nvme-fabrics ]; }
+
+ktap_print_header
+[ -d "$MODS" ] || skip_all "no modules at $MODS"
+mountpoint -q /sys/kernel/config || mount -t configfs none /sys/kernel/config
+load || skip_all "cannot load nvme-tcp from $MODS"
+[ -e /sys/module/nvme_core/parameters/delayed_removal_secs ] ||
+	skip_all "nvme_core has no delayed_removal_secs"
+ktap_set_plan 8
+
+ip addr add 127.0.0.2/8 dev lo 2>/dev/null
+truncate -s 64M "$IMG"
+nvmet_subsys "$NQN" &&
+nvmet_ns "$NQN" 1 "$IMG" 7d0c9a52-3b1e-4f6a-8c2d-19e0f4a5b601 &&
+nvmet_port 1 127.0.0.1 4420 && nvmet_port 2 127.0.0.2 4421 &&
+nvmet_link "$NQN" 1 && nvmet_link "$NQN" 2 ||
+	ktap_exit_fail_msg "nvmet setup failed"
+
+# connect_head <secs>: two controllers, one head waiting <secs> for a path
+connect_head() {
+	echo "$1" > /sys/module/nvme_core/parameters/delayed_removal_secs
+	nvmf_connect_tcp "$NQN" 127.0.0.1 4420 > /dev/null &&
+	nvmf_connect_tcp "$NQN" 127.0.0.2 4421 > /dev/null &&
+	wait_for 20 'h=$(mp_heads | head -1) && test "$(head_npaths "$h")" -ge 2'
+}
+delete_all() {
+	local c
+	for c in $(ctrls_of_subsys "$NQN"); do ctrl_delete "$c"; done
+	wait_for 30 'test -z "$(ctrls_of_subsys "$NQN")"'
+}
+
+# 1-4: a queued reader holds the head, the head holds nvme_core
+connect_head 120 || ktap_exit_fail_msg "no head with two paths"
+msg "head $h"
+timeout 120 dd if="/dev/$h" of=/dev/null bs=4k iflag=direct 2> "$TMP/dd.err" &
+rpid=$!
+wait_io_running "$h" || ktap_exit_fail_msg "dd does not run on $h"
+delete_all
+expect "both controllers deleted, $h waits with its reader" \
+	"$([ "$(head_npaths "$h")" = 0 ] && kill -0 $rpid; echo $?)"
+rmmod nvme_tcp && rmmod nvme_fabrics
+expect "nvme_tcp and nvme_fabrics unload under the waiting head" $?
+out=$(rmmod nvme_core 2>&1)
+rc=$?
+msg "rmmod nvme_core: rc $rc: $out"
+expect "nvme_core stays while the head is open (EBUSY), the reader waits" \
+	"$([ $rc != 0 ] && [ -d /sys/module/nvme_core ] && kill -0 $rpid; echo $?)"
+echo 0 > "/sys/block/$h/delayed_removal_secs"
+wait_for 20 '! kill -0 $rpid 2>/dev/null'
+wait $rpid
+rrc=$?
+expect "writing 0 fails the queued read with EIO" \
+	"$([ $rrc != 0 ] && [ $rrc != 124 ] && grep -q 'Input/output error' "$TMP/dd.err"; echo $?)" \
+	"dd rc=$rrc: $(head -1 "$TMP/dd.err")"
+
+# 5-8: a waiting head nobody holds: unloading nvme_core ends the wait
+load && connect_head 300 || ktap_exit_fail_msg "no head with two paths after reloading"
+subsys=$(basename "$(readlink -f "/sys/block/$h/device")")
+delete_all
+kmsg_mark
+expect "$h waits for a path with no opener" \
+	"$([ "$(head_npaths "$h")" = 0 ] && head_exists "$h"; echo $?)"
+t0=$SECONDS
+rmmod nvme_tcp && rmmod nvme_fabrics && rmmod nvme_core
+rc=$?
+msg "rmmod nvme_tcp nvme_fabrics nvme_core: rc $rc after $((SECONDS - t0)) s"
+expect "nvme_core unloads at once while a head waits (for up to 300 s)" \
+	"$([ $rc = 0 ] && [ ! -d /sys/module/nvme_core ] && [ $((SECONDS - t0)) -lt 60 ]; echo $?)"
+kmsg_since_mark | grep -E 'no path came back|removing' | sed 's/^/#   /'
+expect "the head and its subsystem went with it" \
+	"$(! head_exists "$h" && [ ! -e "/sys/class/nvme-subsystem/$subsys" ] &&
+	   kmsg_since_mark | grep -q "$h: no path came back, removing"; echo $?)"
+load && connect_head 0
+expect "the modules load again and make a head" $?
+delete_all
+rmmod nvme_tcp nvme_fabrics nvme_core 2>/dev/null
+nvmet_teardown "$NQN"
+ktap_finished
