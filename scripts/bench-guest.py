@@ -231,6 +231,10 @@ def cmd_iops(a):
          fio=sh("fio --version"), cmd=" ".join(fio_cmd("DEV", "RW", "QD", "JOBS",
                                                         a.runtime, a.ramp)))
     wls = [w.split(":") for w in a.workloads.split(",")]
+    if a.alternate:
+        for rw, qd, jobs in wls:
+            iops_alternating(a, devs, cases, rw, qd, jobs)
+        wls = []
     for rnd in range(a.rounds):
         for rw, qd, jobs in wls:
             # rotate the case order every round: no case always runs first
@@ -245,6 +249,82 @@ def cmd_iops(a):
     for name in devs:
         if name.startswith("dm-"):
             sh(f"dmsetup remove --noudevsync bench-{name}", check=False)
+
+
+def iops_alternating(a, devs, cases, rw, qd, jobs):
+    """One fio process per workload: a stonewalled job per case and round,
+    the case order rotating every round (ABBA for two cases), so that a case
+    and its reference run back to back, with no fio start-up between them
+    and the same drift on both sides of every pair."""
+    order = []
+    for rnd in range(a.rounds):
+        k = rnd % len(cases)
+        order += [(rnd, c) for c in cases[k:] + cases[:k]]
+    cmd = fio_cmd(devs[order[0][1]], rw, qd, jobs, a.runtime, a.ramp)
+    cmd = [x for x in cmd if not x.startswith(("--name=", "--filename="))]
+    if a.cpus:
+        cmd.append(f"--cpus_allowed={a.cpus}")
+    for i, (rnd, case) in enumerate(order):
+        cmd += [f"--name={case}.{rnd}", f"--filename=/dev/{devs[case]}"]
+        if i:
+            cmd.append("--stonewall")
+    rc, j = fio_json(cmd)
+    for job in j["jobs"]:
+        case, rnd = job["jobname"].rsplit(".", 1)
+        d = job["read" if "read" in rw else "write"]
+        emit("iops", case=case, dev=devs[case], rw=rw, qd=int(qd), jobs=int(jobs),
+             round=int(rnd), iops=round(d["iops"]),
+             lat_mean_us=round(d["lat_ns"]["mean"] / 1000, 1),
+             errors=job.get("error", 0), rc=rc, alternate=True)
+
+
+# ---------------------------------------------------------------------------
+# Part 1b: where the time goes (perf record -e cpu-clock, a software event
+# that works under TCG), single path and head side by side
+
+PERF_LINE = re.compile(r"^\s+([\d.]+)%\s+(\d+)\s+\[(.)\]\s+(\S.*?)\s*$")
+
+
+def perf_symbols(data, vmlinux):
+    """{symbol: samples} of a perf.data, kernel symbols from vmlinux."""
+    cmd = ["perf", "report", "--stdio", "-n", "--no-children", "--sort", "sym",
+           "-g", "none", "-i", data]
+    if vmlinux:
+        cmd += ["--vmlinux", vmlinux]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    out = {}
+    for line in r.stdout.splitlines():
+        m = PERF_LINE.match(line)
+        if m:
+            key = f"[{m.group(3)}] {m.group(4)}"
+            out[key] = out.get(key, 0) + int(m.group(2))
+    return out
+
+
+def cmd_profile(a):
+    devs = {"single": visible_disks(SINGLE_SERIAL)[0]}
+    wait_for(lambda: mp_head(), 30)
+    devs["mp"] = mp_head()
+    wait_for(lambda: len(head_paths(devs["mp"])) >= 2, 30)
+    emit("info", kernel=kernel_info(), devs=devs, perf=sh("perf --version", check=False))
+    for rw, qd, jobs in [w.split(":") for w in a.workloads.split(",")]:
+        for rnd in range(a.rounds):
+            for case in (["single", "mp"] if rnd % 2 == 0 else ["mp", "single"]):
+                data = f"/tmp/perf-{case}.data"
+                cmd = ["perf", "record", "-q", "-e", "cpu-clock", "-F", str(a.freq), "-a",
+                       "-o", data, "--"] + fio_cmd(devs[case], rw, qd, jobs, a.runtime, 0)
+                cmd += [f"--cpus_allowed={a.cpus}"] if a.cpus else []
+                r = subprocess.run(cmd, capture_output=True, text=True)
+                try:
+                    j = json.loads(r.stdout[r.stdout.index("{"):])
+                except ValueError:
+                    raise RuntimeError(f"perf/fio rc {r.returncode}: {r.stderr[-300:]}")
+                d = j["jobs"][0]["read" if "read" in rw else "write"]
+                syms = perf_symbols(data, a.vmlinux)
+                emit("profile", case=case, dev=devs[case], rw=rw, qd=int(qd), jobs=int(jobs),
+                     round=rnd, ios=d["total_ios"], iops=round(d["iops"]), freq=a.freq,
+                     runtime=a.runtime, samples=sum(syms.values()),
+                     top={k: v for k, v in syms.items() if v >= 3})
 
 
 # ---------------------------------------------------------------------------
@@ -925,6 +1005,16 @@ def main():
     p.add_argument("--rounds", type=int, default=7)
     p.add_argument("--runtime", type=float, default=2)
     p.add_argument("--ramp", type=float, default=0.5)
+    p.add_argument("--alternate", action="store_true",
+                   help="one fio per workload, the cases alternating job by job")
+    p.add_argument("--cpus", default="", help="fio --cpus_allowed (pin the jobs)")
+    p = sub.add_parser("profile")
+    p.add_argument("--workloads", default="randread:32:1")
+    p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--runtime", type=float, default=5)
+    p.add_argument("--freq", type=int, default=2000)
+    p.add_argument("--cpus", default="0")
+    p.add_argument("--vmlinux", default="", help="kernel symbols (no kallsyms in the guest)")
     p = sub.add_parser("stall")
     p.add_argument("--events", default="unplug,reset,tcp-katodefault,tcp-kato1")
     p.add_argument("--runtime", type=int, default=12)
@@ -945,7 +1035,7 @@ def main():
     p.add_argument("--post", type=float, default=10, help="s after")
     p.add_argument("--degrade-delay", type=int, default=30, help="ms")
     a = ap.parse_args()
-    {"iops": cmd_iops, "stall": cmd_stall, "scale": cmd_scale,
+    {"iops": cmd_iops, "profile": cmd_profile, "stall": cmd_stall, "scale": cmd_scale,
      "policy": cmd_policy}[a.mode](a)
     return 0
 

@@ -35,7 +35,9 @@ import csv
 import datetime
 import hashlib
 import json
+import math
 import os
+import random
 import re
 import statistics
 import subprocess
@@ -65,8 +67,11 @@ def log(msg):
 
 
 def plan():
-    rounds = int(os.environ.get("BENCH_ROUNDS", 3 if QUICK else 7))
-    runtime = float(os.environ.get("BENCH_RUNTIME", 1.5 if QUICK else 2))
+    # many short rounds, the cases alternating job by job in one fio: the
+    # paired ratios then give a median with an interval narrow enough to
+    # tell 1 % (QUICK: about 3 %)
+    rounds = int(os.environ.get("BENCH_ROUNDS", 9 if QUICK else 21))
+    runtime = float(os.environ.get("BENCH_RUNTIME", 1))
     if QUICK:
         wls = "randread:1:1,randread:32:1,randwrite:1:1,randwrite:32:1"
         events, counts = "unplug,tcp-kato1", "1,64"
@@ -74,9 +79,10 @@ def plan():
         wls = ",".join(f"{rw}:{qd}:{j}" for rw in ("randread", "randwrite")
                        for qd in (1, 32) for j in (1, 2))
         events, counts = "unplug,reset,tcp-katodefault,tcp-kato1", "1,64,512,1024"
-    parts = os.environ.get("BENCH_PARTS", "iops,stall,scale,policy").split(",")
+    parts = os.environ.get("BENCH_PARTS", "iops,profile,stall,scale,policy").split(",")
     counts = os.environ.get("BENCH_COUNTS", counts)
-    iops = f"iops --workloads {wls} --rounds {rounds} --runtime {runtime} --ramp 0.5"
+    iops = (f"iops --workloads {wls} --rounds {rounds} --runtime {runtime} --ramp 0.25 "
+            "--alternate --cpus 0")
     n_runs = len(wls.split(",")) * rounds
     t_iops = int(n_runs * (runtime + 2.5) * 3) + 120
     boots = []
@@ -87,6 +93,12 @@ def plan():
             ("iops-dm", "base", "pcie-dual+single", "nvme_core.multipath=N", 2048,
              f"{iops} --cases single,dm-rr,dm-st", t_iops),
         ]
+    if "profile" in parts:
+        vml = os.path.join(BUILD, "obj", "test", "vmlinux")
+        prof = (f"profile --workloads randread:32:1,randwrite:32:1 --rounds {2 if QUICK else 4} "
+                f"--runtime {3 if QUICK else 5} --vmlinux {vml}")
+        boots.append(("profile-ours", "test", "pcie-dual+single", "nokaslr", 2048, prof,
+                      900))
     for v in ("test", "base"):
         if "stall" in parts:
             boots.append((f"stall-{KERNELS[v]}", v, "pcie-dual", "", 2048,
@@ -127,6 +139,8 @@ def run_boot(name, variant, topo, cmdline, mem, args, timeout, outdir):
     cmd = [sys.executable, os.path.join(TOP, "scripts", "vm.py"), "--variant", variant,
            "--topo", topo, "--backing", "null", "--mem", str(mem), "--timeout", str(timeout),
            "--name", f"bench-{name}", "--quiet", "--output", out]
+    if name.startswith("iops"):
+        cmd.append("--pin")
     if cmdline:
         cmd += ["--cmdline", cmdline]
     cmd += ["--", f"python3 {GUEST} {args}"]
@@ -197,8 +211,62 @@ def paired(recs):
     return out
 
 
-def ratios(t):
-    """Per workload: the median ratio of each case to the single path of its boot."""
+def median_ci(xs, conf=0.95):
+    """A distribution-free interval for the median of xs (order statistics,
+    binomial ranks): (lo, hi), at least conf, or (nan, nan) when xs is too
+    small for one."""
+    n = len(xs)
+    ys = sorted(xs)
+    cdf, k = 0.0, 0
+    # the largest k with P(Binomial(n, 1/2) < k) <= (1 - conf) / 2
+    while k < n and cdf + math.comb(n, k) / 2 ** n <= (1 - conf) / 2:
+        cdf += math.comb(n, k) / 2 ** n
+        k += 1
+    if k == 0:
+        return float("nan"), float("nan")
+    return ys[k - 1], ys[n - k]
+
+
+def ratio_ci(a, b, conf=0.95, n=4000):
+    """med(a) / med(b) with a percentile bootstrap interval: a and b are the
+    paired ratios of two boots (ours/single, in-tree/single), resampled
+    independently.  Seeded, so a report rebuilt from its records is the
+    same."""
+    if not a or not b:
+        return None, float("nan"), float("nan")
+    rng = random.Random(20261126)
+    rs = sorted(med(rng.choices(a, k=len(a))) / med(rng.choices(b, k=len(b)))
+                for _ in range(n))
+    lo = rs[int(n * (1 - conf) / 2)]
+    hi = rs[int(n * (1 + conf) / 2) - 1]
+    return med(a) / med(b), lo, hi
+
+
+def verdict(wl, what, x, lo, hi):
+    """One line on whether an interval shows a difference."""
+    if x is None or x != x or lo is None or lo != lo:
+        return None
+    if hi < 1:
+        return (f"{wl}, {what}: {x:.3f}, slower by {(1 - hi) * 100:.1f} to "
+                f"{(1 - lo) * 100:.1f} % (real)")
+    if lo > 1:
+        return (f"{wl}, {what}: {x:.3f}, faster by {(lo - 1) * 100:.1f} to "
+                f"{(hi - 1) * 100:.1f} % (real)")
+    return (f"{wl}, {what}: {x:.3f}, no difference resolved (interval "
+            f"{lo:.3f}..{hi:.3f}, +-{max(1 - lo, hi - 1) * 100:.1f} %)")
+
+
+def fmt_ci(x, lo, hi):
+    if x is None or x != x:
+        return "-"
+    return f"{x:.3f} [{lo:.3f}, {hi:.3f}]" if lo == lo else f"{x:.2f}"
+
+
+def ratios(t, pr=None):
+    """Per workload: each case against the single path of its boot.  With
+    paired ratios (pr) the ratio is their median and lo..hi its 95 %
+    interval; without, the ratio of the medians."""
+    pr = pr or {}
     out = {}
     for (boot, rw, qd, jobs, case), xs in t.items():
         if case == "single":
@@ -207,8 +275,12 @@ def ratios(t):
         if not base:
             continue
         label = {"iops-ours": "ours", "iops-intree": "in-tree"}.get(boot, case)
+        p = pr.get((boot, rw, qd, jobs, case), [])
+        lo, hi = median_ci(p) if p else (float("nan"), float("nan"))
         out[(rw, qd, jobs, label)] = dict(median=med(xs), min=min(xs), max=max(xs),
-                                          ratio=med(xs) / med(base), single=med(base), n=len(xs))
+                                          ratio=med(p) if p else med(xs) / med(base),
+                                          lo=lo, hi=hi, paired=p,
+                                          single=med(base), n=len(xs))
     return out
 
 
@@ -242,28 +314,45 @@ def report(recs, meta, outdir, stem):
         w("")
 
     t = iops_table(recs)
-    rt = ratios(t)
+    pr = paired(recs)
+    rt = ratios(t, pr)
     if t:
+        alt = any(r.get("alternate") for r in recs if r["kind"] == "iops")
         w("## 1. Per-I/O overhead (IOPS)\n")
-        w(f"fio 4k, io_uring, direct, {meta['plan']['rounds']} interleaved rounds of "
-          f"{meta['plan']['runtime']:g} s (+0.5 s ramp) per case; the case order rotates each "
-          "round. Each multipath case is compared with the single-path controller measured "
-          "in the same boot (ratio of medians); ours/in-tree and ours/dm divide those "
-          "ratios, so that boot-to-boot differences cancel.\n")
-        w("| workload | single path (ours boot) | ours /single | in-tree /single "
-          "| dm rr /single | dm st /single | ours /in-tree | ours /dm-st | ours /dm-rr |")
-        w("|---|---|---|---|---|---|---|---|---|")
+        if alt:
+            w(f"fio 4k, io_uring, direct, pinned to guest CPU 0, the QEMU vCPU threads pinned "
+              f"to host CPUs; one fio per workload with {meta['plan']['rounds']} rounds of "
+              f"{meta['plan']['runtime']:g} s (+0.25 s ramp) per case, back to back "
+              "(stonewalled jobs), the case order alternating every round (ABBA). Each "
+              "round gives a paired ratio, case/single path of the same round; the table "
+              "shows their median and its 95 % interval (order statistics). ours/in-tree "
+              "divides the medians of two boots; its interval is a bootstrap of both sets "
+              "of paired ratios, so boot-to-boot differences of the single path cancel.\n")
+        else:
+            w(f"fio 4k, io_uring, direct, {meta['plan']['rounds']} interleaved rounds of "
+              f"{meta['plan']['runtime']:g} s (+0.5 s ramp) per case; the case order rotates "
+              "each round. Each multipath case is compared with the single-path controller "
+              "measured in the same boot (median of the per-round paired ratios).\n")
+        w("| workload | single path (ours boot) | ours /single [95 %] | in-tree /single [95 %] "
+          "| dm rr /single | dm st /single | ours /in-tree [95 %] |")
+        w("|---|---|---|---|---|---|---|")
         wls = sorted({(k[0], k[1], k[2]) for k in rt}, key=lambda x: (x[0], x[1], x[2]))
+        verdicts = []
         for rw, qd, jobs in wls:
-            g = lambda lab: rt.get((rw, qd, jobs, lab), {}).get("ratio")
-            single = rt.get((rw, qd, jobs, "ours"), {}).get("single")
-            div = lambda a, b: a / b if a and b else None
-            w(f"| {wl_name(rw, qd, jobs)} | {single:.0f} | **{fmt_ratio(g('ours'))}** | "
-              f"{fmt_ratio(g('in-tree'))} | {fmt_ratio(g('dm-rr'))} | {fmt_ratio(g('dm-st'))} | "
-              f"**{fmt_ratio(div(g('ours'), g('in-tree')))}** | {fmt_ratio(div(g('ours'), g('dm-st')))} | "
-              f"{fmt_ratio(div(g('ours'), g('dm-rr')))} |" if single else
-              f"| {wl_name(rw, qd, jobs)} | - | | | | | | | |")
-        pr = paired(recs)
+            e = lambda lab: rt.get((rw, qd, jobs, lab), {})
+            single = e("ours").get("single")
+            if not single:
+                w(f"| {wl_name(rw, qd, jobs)} | - | | | | | |")
+                continue
+            ci = lambda lab: fmt_ci(e(lab).get("ratio"), e(lab).get("lo", float("nan")),
+                                    e(lab).get("hi", float("nan")))
+            oi = ratio_ci(e("ours").get("paired"), e("in-tree").get("paired"))
+            w(f"| {wl_name(rw, qd, jobs)} | {single:.0f} | **{ci('ours')}** | {ci('in-tree')} | "
+              f"{fmt_ratio(e('dm-rr').get('ratio'))} | {fmt_ratio(e('dm-st').get('ratio'))} | "
+              f"**{fmt_ci(*oi)}** |")
+            verdicts.append(verdict(wl_name(rw, qd, jobs), "ours/single",
+                                    e("ours").get("ratio"), e("ours").get("lo"), e("ours").get("hi")))
+            verdicts.append(verdict(wl_name(rw, qd, jobs), "ours/in-tree", *oi))
         gm = {}
         for lab in ("ours", "in-tree", "dm-rr", "dm-st"):
             xs = [v["ratio"] for k, v in rt.items() if k[3] == lab]
@@ -271,8 +360,13 @@ def report(recs, meta, outdir, stem):
         div2 = lambda a, b: a / b if a and b else None
         w(f"| **all (geometric mean)** | | **{fmt_ratio(gm['ours'])}** | {fmt_ratio(gm['in-tree'])} | "
           f"{fmt_ratio(gm['dm-rr'])} | {fmt_ratio(gm['dm-st'])} | "
-          f"**{fmt_ratio(div2(gm['ours'], gm['in-tree']))}** | {fmt_ratio(div2(gm['ours'], gm['dm-st']))} | "
-          f"{fmt_ratio(div2(gm['ours'], gm['dm-rr']))} |")
+          f"**{fmt_ratio(div2(gm['ours'], gm['in-tree']))}** |")
+        w("\nWhat the intervals say (an interval that holds 1.000 is no resolved "
+          "difference; its half-width is the resolution reached):\n")
+        for v in verdicts:
+            if v:
+                w(f"- {v}")
+        w("")
         w("\nMedian IOPS with min-max, per boot; paired: the ratio to the single path "
           "run just before or after it in the same round (median, min-max):\n")
         w("| workload | boot | case | median | min | max | spread % | paired ratio |")
@@ -300,6 +394,8 @@ def report(recs, meta, outdir, stem):
             if r["kind"] == "dm-table":
                 w(f"- dm table `{r['case']}`: `{r['table']}`")
         w("")
+
+    profile_report(recs, w)
 
     st = [r for r in recs if r["kind"] == "stall"]
     if st:
@@ -359,6 +455,48 @@ def report(recs, meta, outdir, stem):
     with open(os.path.join(outdir, f"{stem}.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
     return rt
+
+
+IDLE = re.compile(r"safe_halt|default_idle|cpu_idle|mwait|poll_idle|acpi_idle|do_idle")
+
+
+def profile_report(recs, w):
+    """Side by side: CPU time per I/O of each kernel symbol, single path and
+    head, from perf record -e cpu-clock -a in the same boot."""
+    pf = [r for r in recs if r["kind"] == "profile"]
+    if not pf:
+        return
+    w("## 1b. Where the time goes (perf)\n")
+    w("`perf record -e cpu-clock -a` (a software event: it works under TCG) over fio on "
+      "the single path and on the head, alternating, in one boot of our kernel; CPU "
+      "time of every vCPU per completed I/O, by symbol (median over the rounds). Under "
+      "TCG every emulated instruction counts, so the differences are the head's own "
+      "work and what it makes the paths do.\n")
+    for rw, qd in sorted({(r["rw"], r["qd"]) for r in pf}):
+        runs = {"single": [], "mp": []}
+        for r in pf:
+            if (r["rw"], r["qd"]) == (rw, qd) and r["ios"] and r["case"] in runs:
+                runs[r["case"]].append(r)
+        if not runs["single"] or not runs["mp"]:
+            continue
+        # us of CPU per I/O of one symbol (0 where it fell under the cut)
+        us = lambda r, n: n * 1e6 / r["freq"] / r["ios"]
+        get = lambda case, sym: med([us(r, r["top"].get(sym, 0)) for r in runs[case]])
+        busy = lambda r: r["samples"] - sum(n for k, n in r["top"].items() if IDLE.search(k))
+        tot = lambda case: med([us(r, busy(r)) for r in runs[case]])
+        iops = lambda case: med([r["iops"] for r in runs[case]])
+        syms = {k for case in runs for r in runs[case] for k in r["top"] if not IDLE.search(k)}
+        rows = sorted(syms, key=lambda x: -abs(get("mp", x) - get("single", x)))[:20]
+        w(f"### {wl_name(rw, qd, 1)}: IOPS single {iops('single'):.0f}, head {iops('mp'):.0f}; "
+          f"busy CPU us per I/O (idle loop left out) single {tot('single'):.1f}, "
+          f"head {tot('mp'):.1f} "
+          f"({len(runs['mp'])} rounds)\n")
+        w("| symbol | single us/IO | head us/IO | head - single |")
+        w("|---|---|---|---|")
+        for sym in rows:
+            a, b = get("single", sym), get("mp", sym)
+            w(f"| `{sym}` | {a:.2f} | {b:.2f} | {b - a:+.2f} |")
+        w("")
 
 
 def write_csv(recs, path):
@@ -672,17 +810,25 @@ def update_readme(outdir, stem, rt, recs):
     rel = "."
     out = ["# Latest `make bench` headline (generated by scripts/bench.py)", "",
            f"Latest run: [{stem}.md]({stem}.md)"
-           f"{' (QUICK=1)' if QUICK else ''}. IOPS ratio of medians to the single-path "
-           "controller of the same boot (1.00 = no overhead):", "",
-           "| workload | ours /single | in-tree /single | dm-st /single | dm-rr /single |",
-           "|---|---|---|---|---|"]
+           f"{' (QUICK=1)' if QUICK else ''}. IOPS of the multipath node over the "
+           "single-path controller of the same boot, median of the paired per-round "
+           "ratios with its 95 % interval (1.000 = no overhead):", "",
+           "| workload | ours /single | in-tree /single | ours /in-tree | dm-st /single "
+           "| dm-rr /single |",
+           "|---|---|---|---|---|---|"]
     for rw, qd, jobs in sorted({(k[0], k[1], k[2]) for k in rt}):
-        g = lambda lab: fmt_ratio(rt.get((rw, qd, jobs, lab), {}).get("ratio"))
-        out.append(f"| {wl_name(rw, qd, jobs)} | {g('ours')} | {g('in-tree')} | {g('dm-st')} | {g('dm-rr')} |")
+        e = lambda lab: rt.get((rw, qd, jobs, lab), {})
+        ci = lambda lab: fmt_ci(e(lab).get("ratio"), e(lab).get("lo", float("nan")),
+                                e(lab).get("hi", float("nan")))
+        oi = fmt_ci(*ratio_ci(e("ours").get("paired"), e("in-tree").get("paired")))
+        out.append(f"| {wl_name(rw, qd, jobs)} | {ci('ours')} | {ci('in-tree')} | {oi} | "
+                   f"{fmt_ratio(e('dm-st').get('ratio'))} | {fmt_ratio(e('dm-rr').get('ratio'))} |")
     gm = {lab: [v["ratio"] for k, v in rt.items() if k[3] == lab]
           for lab in ("ours", "in-tree", "dm-st", "dm-rr")}
-    out.append("| **all (geometric mean)** | " + " | ".join(
-        fmt_ratio(statistics.geometric_mean(x)) if x else "-" for x in gm.values()) + " |")
+    g = {lab: statistics.geometric_mean(x) if x else None for lab, x in gm.items()}
+    oi = g["ours"] / g["in-tree"] if g["ours"] and g["in-tree"] else None
+    out.append(f"| **all (geometric mean)** | {fmt_ratio(g['ours'])} | {fmt_ratio(g['in-tree'])} "
+               f"| {fmt_ratio(oi)} | {fmt_ratio(g['dm-st'])} | {fmt_ratio(g['dm-rr'])} |")
     st = [r for r in recs if r["kind"] == "stall"]
     if st:
         out += ["", "| failover event | ours: errors, longest gap | in-tree: errors, longest gap |",
@@ -743,8 +889,10 @@ def main():
                 f.write(json.dumps(r) + "\n")
     series = subprocess.run(["git", "-C", os.path.join(BUILD, "linux"), "log", "-1",
                              "--format=%h %s"], capture_output=True, text=True).stdout.strip()
+    # a report rebuilt from records describes the plan they were run with
+    ran = next((r["plan"] for r in recs if r["kind"] == "run" and "plan" in r), p)
     meta = dict(date=date, base=f"Linux {base.split('-')[0]} (Debian linux-source-6.12 {base})",
-                series=series, command="make bench", plan=p,
+                series=series, command="make bench", plan=ran,
                 elapsed_min=next((r["elapsed_min"] for r in recs if r["kind"] == "run"), 0),
                 build_min=next((r["build_min"] for r in recs if r["kind"] == "run"), 0),
                 host=f"{os.cpu_count()} CPUs",

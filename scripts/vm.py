@@ -257,6 +257,30 @@ class Controller:
         raise ValueError(f"unknown verb '{verb}' (ping, list, unplug, plug)")
 
 
+def pin_vcpus(pid, n):
+    """Pin the TCG thread of vCPU i to host CPU i (modulo the host's CPUs):
+    the scheduler cannot then move a vCPU between runs of a benchmark.
+    True once all n threads were found and pinned."""
+    cpus = sorted(os.sched_getaffinity(0))
+    found = 0
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return False
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/comm") as f:
+                m = re.match(r"CPU (\d+)/TCG", f.read())
+            if m:
+                os.sched_setaffinity(int(tid), {cpus[int(m.group(1)) % len(cpus)]})
+                found += 1
+        except OSError:
+            pass
+    if found >= n:
+        log(f"pinned {found} vCPU threads")
+    return found >= n
+
+
 def scan_console(path):
     bad = []
     try:
@@ -291,6 +315,8 @@ def main():
     ap.add_argument("--allow-warnings", action="store_true",
                     help="report kernel warnings but do not fail on them")
     ap.add_argument("--console", action="store_true", help="echo the guest console too")
+    ap.add_argument("--pin", action="store_true",
+                    help="pin vCPU n's TCG thread to host CPU n (benchmarks)")
     ap.add_argument("command", nargs=argparse.REMAINDER, help="shell command for the guest")
     opts = ap.parse_args()
 
@@ -378,12 +404,15 @@ def main():
         except Exception as e:
             log(f"QMP connection failed: {e}")
         ctl = Controller(ctldir, qmp, ctrls)
+        pinned = not opts.pin
         out_pos = 0
         con_pos = 0
         try:
             while True:
                 alive = proc.poll() is None
                 ctl.poll()
+                if not pinned and alive:
+                    pinned = pin_vcpus(proc.pid, int(opts.smp))
                 with open(out_path, "rb") as f:
                     f.seek(out_pos)
                     data = f.read()
