@@ -57,13 +57,29 @@ rnd() { # rnd <n>: R = 0..n-1
 }
 pick() { rnd $#; shift "$R"; PICK=$1; }
 
-# Weights by repetition.  rescan is cheap and rarely interesting.
-EVENT_TYPES="unplug unplug reset reset tcp-cut tcp-cut ana ana fault fault rescan"
+# Event types are dealt from a shuffled deck holding each once, shuffled
+# again when it runs out: any six events in a row have every type, so even
+# a slow (debug) kernel that gets through few events in the time sees them
+# all.
+EVENT_TYPES="unplug reset tcp-cut ana fault rescan"
+DECK=()
+deal() {
+	local i t
+	if [ ${#DECK[@]} = 0 ]; then
+		read -ra DECK <<< "$EVENT_TYPES"
+		for ((i = ${#DECK[@]} - 1; i > 0; i--)); do
+			rnd $((i + 1))
+			t=${DECK[i]}; DECK[i]=${DECK[R]}; DECK[R]=$t
+		done
+	fi
+	PICK=${DECK[0]}
+	DECK=("${DECK[@]:1}")
+}
 
 # next_event: EV_TYPE, EV_TARGET, EV_ARG, EV_HOLD (s), EV_GAP (s, before it)
 next_event() {
 	rnd 5; EV_GAP=$((R + 1))
-	pick $EVENT_TYPES; EV_TYPE=$PICK
+	deal; EV_TYPE=$PICK
 	EV_ARG='' EV_HOLD=0
 	case $EV_TYPE in
 	unplug)
