@@ -14,6 +14,7 @@ per-controller nodes.
 """
 
 import argparse
+import bisect
 import errno
 import glob
 import json
@@ -285,19 +286,42 @@ def iops_alternating(a, devs, cases, rw, qd, jobs):
 PERF_LINE = re.compile(r"^\s+([\d.]+)%\s+(\d+)\s+\[(.)\]\s+(\S.*?)\s*$")
 
 
+KSYMS = None
+
+
+def ksym(addr, vmlinux):
+    """The kernel function holding addr, from vmlinux's symbol table: the
+    test kernel has no kallsyms for perf, and the guest runs with nokaslr,
+    so the sampled addresses are vmlinux's own."""
+    global KSYMS
+    if KSYMS is None:
+        KSYMS = ([], [])
+        out = subprocess.run(["nm", "-n", vmlinux], capture_output=True, text=True).stdout
+        for line in out.splitlines():
+            f = line.split()
+            if len(f) == 3 and f[1] in "tTwW":
+                KSYMS[0].append(int(f[0], 16))
+                KSYMS[1].append(f[2])
+    i = bisect.bisect_right(KSYMS[0], addr) - 1
+    return KSYMS[1][i] if i >= 0 else hex(addr)
+
+
 def perf_symbols(data, vmlinux):
-    """{symbol: samples} of a perf.data, kernel symbols from vmlinux."""
+    """{symbol: samples} of a perf.data; raw kernel addresses are resolved
+    through vmlinux and summed per function."""
     cmd = ["perf", "report", "--stdio", "-n", "--no-children", "--sort", "sym",
            "-g", "none", "-i", data]
-    if vmlinux:
-        cmd += ["--vmlinux", vmlinux]
     r = subprocess.run(cmd, capture_output=True, text=True)
     out = {}
     for line in r.stdout.splitlines():
         m = PERF_LINE.match(line)
-        if m:
-            key = f"[{m.group(3)}] {m.group(4)}"
-            out[key] = out.get(key, 0) + int(m.group(2))
+        if not m:
+            continue
+        sym = m.group(4)
+        if vmlinux and m.group(3) == "k" and re.fullmatch(r"0x[0-9a-f]+", sym):
+            sym = ksym(int(sym, 16), vmlinux)
+        key = f"[{m.group(3)}] {sym}"
+        out[key] = out.get(key, 0) + int(m.group(2))
     return out
 
 

@@ -140,7 +140,7 @@ def run_boot(name, variant, topo, cmdline, mem, args, timeout, outdir):
            "--topo", topo, "--backing", "null", "--mem", str(mem), "--timeout", str(timeout),
            "--name", f"bench-{name}", "--quiet", "--output", out]
     if name.startswith("iops"):
-        cmd.append("--pin")
+        cmd += ["--pin", "--smp", os.environ.get("BENCH_SMP", "2")]
     if cmdline:
         cmd += ["--cmdline", cmdline]
     cmd += ["--", f"python3 {GUEST} {args}"]

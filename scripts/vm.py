@@ -379,6 +379,8 @@ def main():
     qemu = ["qemu-system-x86_64", "-machine", "q35", "-accel", "tcg",
             "-cpu", "max", "-smp", opts.smp, "-m", opts.mem,
             "-nographic", "-no-reboot", "-nodefaults", "-serial", "stdio",
+            # thread names ("CPU 0/TCG"), for --pin
+            "-name", "nvme-mpath,debug-threads=on",
             "-qmp", f"unix:{qmp_sock},server=on,wait=off",
             "-kernel", kernel, "-append", append,
             "-fsdev", "local,id=r,path=/,security_model=none,readonly=on,multidevs=remap",
