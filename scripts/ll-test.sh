@@ -12,16 +12,6 @@ for m in ${LL_MODES:-nvm-sub nvme}; do
 	"$TOP/scripts/vm.py" --variant "${VARIANT:-test}" --topo pcie-dual \
 		--cmdline "nvme_core.multipath_names=$m" --name "$name" --quiet \
 		--output "$out" --timeout 180 -- "bash $TOP/scripts/ll-guest.sh"
-	rc=$?
-	grep -E '^(not )?ok |^# ' "$out" | sed 's/^/# /'
-	total=$(grep -c -E '^(not )?ok [0-9]' "$out")
-	failed=$(grep -c -E '^not ok [0-9]' "$out")
-	if grep -qE '^1\.\.0 # SKIP' "$out"; then
-		tap_skip "nvme-mpath-ll[$m]" "$(sed -n 's/^1\.\.0 # SKIP //p' "$out")"
-	elif [ "$rc" = 0 ] && [ "$total" -gt 0 ] && [ "$failed" = 0 ]; then
-		tap_ok "nvme-mpath-ll[$m]" "$total checks"
-	else
-		tap_fail "nvme-mpath-ll[$m]" "$failed of $total checks failed (guest status $rc; see build/logs/$name.log)"
-	fi
+	tap_guest "nvme-mpath-ll[$m]" "$out" $?
 done
 tap_summary

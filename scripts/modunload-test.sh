@@ -17,15 +17,5 @@ out=$LOGS/$name.out
 "$TOP/scripts/vm.py" --variant modular --topo none --name "$name" --quiet \
 	--output "$out" --timeout 300 \
 	-- "bash $TOP/scripts/modunload-guest.sh $OBJ_BASE/modular/mods"
-rc=$?
-grep -E '^(not )?ok |^# ' "$out" | sed 's/^/# /'
-total=$(grep -c -E '^(not )?ok [0-9]' "$out")
-failed=$(grep -c -E '^not ok [0-9]' "$out")
-if grep -qE '^1\.\.0 # SKIP' "$out"; then
-	tap_skip "modunload" "$(sed -n 's/^1\.\.0 # SKIP //p' "$out")"
-elif [ "$rc" = 0 ] && [ "$total" -gt 0 ] && [ "$failed" = 0 ]; then
-	tap_ok "modunload" "$total checks"
-else
-	tap_fail "modunload" "$failed of $total checks failed (guest status $rc; see build/logs/$name.log)"
-fi
+tap_guest modunload "$out" $?
 tap_summary

@@ -36,3 +36,24 @@ tap_summary() {
 	for s in "${TAP_SKIPS[@]}"; do echo "  skipped $s"; done
 	[ "$TAP_FAIL" -eq 0 ]
 }
+
+# tap_guest <name> <out> <rc>: one result for a guest that printed KTAP to
+# <out> and ended with status <rc>: its lines echoed as comments, then ok
+# (all its checks passed), skip (it skipped all), or fail (a check failed,
+# it printed none, exited non-zero, or the console had a kernel report).
+tap_guest() {
+	local name=$1 out=$2 rc=$3 log=build/logs/${2##*/} total failed
+	log=${log%.out}
+	grep -E '^(not )?ok |^# ' "$out" | sed 's/^/# /'
+	total=$(grep -c -E '^(not )?ok [0-9]' "$out")
+	failed=$(grep -c -E '^not ok [0-9]' "$out")
+	if grep -qE '^1\.\.0 # SKIP' "$out"; then
+		tap_skip "$name" "$(sed -n 's/^1\.\.0 # SKIP //p' "$out")"
+	elif [ -s "${out%.out}.problems" ]; then
+		tap_fail "$name" "kernel warnings/bugs on the console (see $log.log)"
+	elif [ "$rc" = 0 ] && [ "$total" -gt 0 ] && [ "$failed" = 0 ]; then
+		tap_ok "$name" "$total checks"
+	else
+		tap_fail "$name" "$failed of $total checks failed (guest status $rc; see $log.log)"
+	fi
+}

@@ -18,18 +18,6 @@ for m in $modes; do
 	"$TOP/scripts/vm.py" --variant "$variant" --topo pcie-dual --cmdline "$cmdline" \
 		--name "$name" --quiet --output "$out" --timeout 240 \
 		-- "bash $TOP/scripts/udev-guest.sh"
-	rc=$?
-	grep -E '^(not )?ok |^# ' "$out" | sed 's/^/# /'
-	total=$(grep -c -E '^(not )?ok [0-9]' "$out")
-	failed=$(grep -c -E '^not ok [0-9]' "$out")
-	if grep -qE '^1\.\.0 # SKIP' "$out"; then
-		tap_skip "udev[$m]" "$(sed -n 's/^1\.\.0 # SKIP //p' "$out")"
-	elif [ -s "$LOGS/$name.problems" ]; then
-		tap_fail "udev[$m]" "kernel warnings/bugs on the console (see build/logs/$name.log)"
-	elif [ "$rc" = 0 ] && [ "$total" -gt 0 ] && [ "$failed" = 0 ]; then
-		tap_ok "udev[$m]" "$total checks"
-	else
-		tap_fail "udev[$m]" "$failed of $total checks failed (guest status $rc; see build/logs/$name.log)"
-	fi
+	tap_guest "udev[$m]" "$out" $?
 done
 tap_summary
