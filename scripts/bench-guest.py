@@ -223,6 +223,13 @@ def cmd_iops(a):
         wait_for(lambda: len(head_paths(h)) >= 2, 30)
         devs["mp"] = h
         emit("topology", head=h, paths=head_paths(h))
+    if "direct" in cases:
+        # a path of the multipath subsystem opened as a plain disk
+        # (multipath off): the head's emulated device without a head
+        paths = visible_disks(MPATH_SERIAL)
+        if not paths:
+            raise SystemExit("no plain node of the multipath subsystem (multipath on?)")
+        devs["direct"] = paths[0]
     if any(c.startswith("dm-") for c in cases):
         paths = visible_disks(MPATH_SERIAL)
         if len(paths) != 2:
@@ -335,7 +342,10 @@ def cmd_profile(a):
         for rnd in range(a.rounds):
             for case in (["single", "mp"] if rnd % 2 == 0 else ["mp", "single"]):
                 data = f"/tmp/perf-{case}.data"
-                cmd = ["perf", "record", "-q", "-e", "cpu-clock", "-F", str(a.freq), "-a",
+                # the CPU fio is pinned to: the other one's helper threads
+                # and ticks vary from run to run and are not the I/O path
+                where = ["-C", a.cpus] if a.cpus else ["-a"]
+                cmd = ["perf", "record", "-q", "-e", "cpu-clock", "-F", str(a.freq)] + where + [
                        "-o", data, "--"] + fio_cmd(devs[case], rw, qd, jobs, a.runtime, 0)
                 cmd += [f"--cpus_allowed={a.cpus}"] if a.cpus else []
                 r = subprocess.run(cmd, capture_output=True, text=True)

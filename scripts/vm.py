@@ -317,6 +317,9 @@ def main():
     ap.add_argument("--console", action="store_true", help="echo the guest console too")
     ap.add_argument("--pin", action="store_true",
                     help="pin vCPU n's TCG thread to host CPU n (benchmarks)")
+    ap.add_argument("--icount", type=int, default=None, metavar="SHIFT",
+                    help="count guest time in instructions, 2^SHIFT ns each, "
+                    "so that host load cannot change it (benchmarks)")
     ap.add_argument("command", nargs=argparse.REMAINDER, help="shell command for the guest")
     opts = ap.parse_args()
 
@@ -388,6 +391,10 @@ def main():
             "-fsdev", f"local,id=s,path={share},security_model=none,multidevs=remap",
             "-device", "virtio-9p-pci,fsdev=s,mount_tag=hostshare",
             ] + topo_args
+    if opts.icount is not None:
+        # sleep=off: an idle guest's clock jumps to its next timer instead
+        # of waiting it out in real time
+        qemu += ["-icount", f"shift={opts.icount},sleep=off"]
     with open(os.path.join(tmp, "qemu-cmd"), "w") as f:
         f.write(shlex.join(qemu) + "\n")
 
