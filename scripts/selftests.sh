@@ -5,7 +5,8 @@
 #   # nvme-mpath-cmdline: <extra kernel args>
 #   # nvme-mpath-timeout: <seconds>
 # NAMES=nvm-sub|nvme boots with nvme_core.multipath_names=<NAMES> and tags
-# the results "nvme-mpath[<NAMES>]:"; SKIP_T="a b" leaves tests out.
+# the results "nvme-mpath[<NAMES>]:"; SKIP_T="a b" leaves tests out;
+# SELFTEST_ENV="K=V ..." sets variables for the tests (e.g. CYCLES=10).
 set -o pipefail
 . "$(dirname "$0")/common.sh"
 . "$(dirname "$0")/tap.sh"
@@ -62,8 +63,10 @@ for t in $tests; do
 	name=selftest-${t%.*}${names:+-$names}
 	echo "# $t: topology $topo, timeout ${tmo}s${extra:+, cmdline '$extra'}"
 	out=$LOGS/$name.out
+	envs=()
+	for kv in ${SELFTEST_ENV:-}; do envs+=(--env "$kv"); done
 	"$TOP/scripts/vm.py" --variant "$variant" --topo "$topo" --cmdline "$extra" \
-		--name "$name" --quiet --output "$out" --timeout $((tmo + 180)) \
+		--name "$name" --quiet --output "$out" --timeout $((tmo + 180)) "${envs[@]}" \
 		--cwd "$inst" -- "./run_kselftest.sh -o $tmo -t nvme-mpath:$t"
 	rc=$?
 	sed 's/^/# /' "$out" | grep -v '^# TAP version\|^# 1\.\.' | tail -n "${SELFTEST_TAIL:-15}"
