@@ -23,9 +23,10 @@ scripts/bench-guest.py there:
                degrades mid-run
 
 Environment: QUICK=1 (a short run), BENCH_ROUNDS, BENCH_RUNTIME,
-BENCH_OUT (default bench/results), BENCH_PARTS (iops,stall,scale,policy),
+BENCH_OUT (default bench/results), BENCH_PARTS (iops,profile,stall,scale,policy),
 BENCH_ICOUNT (the -icount shift of the iops-*-ic boots, 2^N ns per
-instruction; default 3, "off" leaves the boots out), BENCH_IC_ROUNDS,
+instruction; default 3, "off" leaves them out and runs the profile in real
+time), BENCH_IC_ROUNDS (their rounds: 11, QUICK 7),
 BENCH_COUNTS (namespace counts of the scale part, e.g. 1024,1024,1024),
 BENCH_POLICY_ROUNDS, BENCH_POLICY_RUNTIME (rounds and seconds per fio run of
 the policy part), BENCH_NOBUILD=1 (boot the kernels as they are built, build
