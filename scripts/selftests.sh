@@ -47,11 +47,13 @@ header() { # header <file> <key>
 }
 
 found=0
+# SKIP_T may span lines: one space between names
+skip_t=" $(echo ${SKIP_T:-}) "
 for t in $tests; do
 	if [ -n "$only" ] && [ "$t" != "$only" ] && [ "${t%.*}" != "$only" ]; then
 		continue
 	fi
-	case " ${SKIP_T:-} " in *" ${t%.*} "*) continue ;; esac
+	case $skip_t in *" ${t%.*} "*) continue ;; esac
 	found=1
 	f=$inst/nvme-mpath/$t
 	topo=$(header "$f" topology); topo=${topo:-none}
