@@ -57,6 +57,9 @@ if [ "$variant" = modular ]; then
 fi
 "$TOP/scripts/check-config.sh" "$obj/.config" "${frags[@]}"
 end=$(date +%s)
-echo "$(git -C "$TREE" rev-parse HEAD)" > "$obj/.built-head"
+# HEAD, or HEAD-dirty when the tree held more (gates.sh reuses a clean one)
+dirty=
+[ -z "$(git -C "$TREE" status --porcelain --untracked-files=no)" ] || dirty=-dirty
+echo "$(git -C "$TREE" rev-parse HEAD)$dirty" > "$obj/.built-head"
 bstart=$(cat "$stampf" 2>/dev/null || echo "$start")
 note "built $variant kernel: ${obj#$TOP/}/arch/x86/boot/bzImage in $((end-bstart)) s$([ $((bstart-start)) -gt 1 ] && echo " (config and build lock: $((bstart-start)) s before)") (HEAD $(git -C "$TREE" log -1 --format=%h))"
