@@ -54,18 +54,16 @@ else
 fi
 if [ $kernel_ok = 1 ]; then
 	part kunit "$SCR/kunit.sh"
-	# hotplug-stress with 10 cycles, not 20: make selftests runs all 20,
+	# hotplug-stress with 4 cycles, not 20: make selftests runs all 20,
 	# and soak-short below cycles the controllers again
-	part selftests env SELFTEST_ENV="CYCLES=10" "$SCR/selftests.sh"
-	# the "nvme" naming mode (6.12's names): the tests where names show
-	# (topology, sysfs, debugfs, kernel lines, iostat, udev-facing
-	# attributes, fabrics, ANA, policies); those of I/O semantics alone
-	# run once, above, for the 45-minute budget.  make selftests NAMES=nvme
-	# runs them all.
+	part selftests env SELFTEST_ENV="CYCLES=4" "$SCR/selftests.sh"
+	# the "nvme" naming mode (6.12's names): the tests of what the names
+	# are and of what is reached by name (nodes and links, sysfs,
+	# /proc/diskstats, kernel lines); the udev and nvme-mpath-ll parts
+	# below run in both modes too.  The tests of behaviour alone run once,
+	# above, for the time budget; make selftests NAMES=nvme runs them all.
 	part selftests-nvme-names env NAMES=nvme \
-		SKIP_T="hotplug-stress no-path no-path-tcp reset all-paths-gone
-			poll flush failover-timeout limits nowait format blktrace
-			frozen announce" "$SCR/selftests.sh"
+		ONLY_T="topology names counters iostat conflict" "$SCR/selftests.sh"
 	part udev "$SCR/udev-test.sh"
 	part nvme-mpath-ll "$SCR/ll-test.sh"
 	part modunload "$SCR/modunload-test.sh"

@@ -4,7 +4,8 @@
 # working tree of build/linux is never touched.
 #   checkpatch  checkpatch.pl --strict on every patch of patches/series
 #   bisect      every commit builds (drivers/nvme/ block/), full vmlinux at HEAD
-#   sparse      no new sparse (C=2) / W=1 warnings in drivers/nvme/host/ block/
+#   sparse      no new sparse (C=2) / W=1 warnings in drivers/nvme/host/ and
+#               the block/ files the series changes
 #   mpath       drivers/nvme/ builds with CONFIG_NVME_MULTIPATH=y and =n
 #   debian      drivers/nvme/host builds as modules under Debian's config
 # Prints TAP lines; exits non-zero if any gate fails.
@@ -106,6 +107,7 @@ test_kernel_is_head() {
 	[ "$obj/vmlinux" -nt "$obj/.config" ]
 }
 
+BISECT_HEAD_OK=0
 gate_bisect() {
 	local commits c i=0 n log
 	echo "# gate bisect: every commit of base..HEAD builds"
@@ -118,18 +120,44 @@ gate_bisect() {
 		tap_skip "gates:bisect" "no commits beyond base"
 		return
 	fi
+	local prev= changed last_ok=0
 	for c in $commits; do
 		i=$((i + 1))
 		local subj
 		subj=$(git -C "$TREE" log -1 --format='%h %s' "$c")
-		wcheckout "$c"
 		echo "## $i/$n $subj" >> "$log"
-		if wconfig "$obj" "$TOP/configs/test.config" > "$log.one" 2>&1 &&
-			wmake "$obj" -s drivers/nvme/ block/ >> "$log.one" 2>&1; then
+		# A commit that changes no file of the build (documentation,
+		# selftests) builds as its parent did.
+		changed=
+		[ -n "$prev" ] && changed=$(git -C "$TREE" diff --name-only "$prev" "$c")
+		prev=$c
+		if [ -n "$changed" ] && ! echo "$changed" | grep -qvE '^(Documentation|tools)/'; then
+			echo "no file of the build changed" >> "$log"
+			[ $i = "$n" ] && BISECT_HEAD_OK=$last_ok
+			if [ $last_ok = 1 ]; then
+				tap_ok "gates:bisect:$i/$n $subj" "no file of the build changed"
+			else
+				tap_fail "gates:bisect:$i/$n $subj" "builds as its parent, which does not"
+			fi
+			continue
+		fi
+		wcheckout "$c"
+		# the config is made again only when a Kconfig file changed
+		if { [ -z "$changed" ] || echo "$changed" | grep -q 'Kconfig'; } &&
+			! wconfig "$obj" "$TOP/configs/test.config" > "$log.one" 2>&1; then
 			cat "$log.one" >> "$log"
+			last_ok=0
+			tap_fail "gates:bisect:$i/$n $subj" "config generation failed (see build/logs/gate-bisect.log)"
+			continue
+		fi
+		if wmake "$obj" -s drivers/nvme/ block/ > "$log.one" 2>&1; then
+			cat "$log.one" >> "$log"
+			last_ok=1
+			[ $i = "$n" ] && BISECT_HEAD_OK=1
 			tap_ok "gates:bisect:$i/$n $subj"
 		else
 			cat "$log.one" >> "$log"
+			last_ok=0
 			show_errors "$log.one"
 			tap_fail "gates:bisect:$i/$n $subj" "drivers/nvme/ block/ do not build (see build/logs/gate-bisect.log)"
 		fi
@@ -149,15 +177,35 @@ gate_bisect() {
 	fi
 }
 
-# sparse_run <rev> <out>: normalised sparse + W=1 warnings of drivers/nvme/host/ block/
+# The objects the sparse gate checks: all of drivers/nvme/host/, and the
+# block/ files the series changes that the test config builds.  A warning
+# in a header the series changes shows in the nvme files, which include
+# the block headers; the other block/ files are the same at base and HEAD.
+sparse_targets() {
+	local f
+	echo drivers/nvme/host/
+	for f in $(git -C "$TREE" diff --name-only base..HEAD -- 'block/*.c'); do
+		[ -f "$OBJ_BASE/test/${f%.c}.o" ] && echo "${f%.c}.o"
+	done
+}
+
+# sparse_run <rev> <out>: normalised sparse + W=1 warnings of sparse_targets
 sparse_run() {
-	local obj=$OBJ_BASE/sparse log=$LOGS/gate-sparse-$1.log
+	local obj=$OBJ_BASE/sparse log=$LOGS/gate-sparse-$1.log t targets=()
 	wcheckout "$2" || return 1
 	wconfig "$obj" "$TOP/configs/test.config" || return 1
+	for t in $(sparse_targets); do
+		# a block file the series adds does not exist at base
+		case $t in *.o) [ -f "$WT/${t%.o}.c" ] || continue ;; esac
+		targets+=("$t")
+	done
 	# Drop the objects so that every file is compiled again and its W=1
 	# warnings are seen (ccache replays them cheaply); C=2 re-runs sparse.
-	find "$obj/drivers/nvme/host" "$obj/block" -name '*.o' -delete 2>/dev/null
-	wmake "$obj" C=2 W=1 drivers/nvme/host/ block/ > "$log" 2>&1 || return 1
+	find "$obj/drivers/nvme/host" -name '*.o' -delete 2>/dev/null
+	for t in "${targets[@]}"; do
+		case $t in *.o) rm -f "$obj/$t" ;; esac
+	done
+	wmake "$obj" C=2 W=1 "${targets[@]}" > "$log" 2>&1 || return 1
 	# ccache (CCACHE_BASEDIR) makes the paths relative to the object dir
 	local relwt=${WT#$BUILD/}
 	{ grep -E '^[^ ]+:[0-9]+(:[0-9]+)?: (warning|error):' "$log" || true; } |
@@ -166,7 +214,7 @@ sparse_run() {
 }
 
 gate_sparse() {
-	echo "# gate sparse: C=2 W=1 on drivers/nvme/host/ block/, base vs HEAD"
+	echo "# gate sparse: C=2 W=1 on drivers/nvme/host/ and the block/ files changed, base vs HEAD"
 	local head b h new
 	head=$(git -C "$TREE" rev-parse HEAD)
 	b=$LOGS/gate-sparse-base.warnings h=$LOGS/gate-sparse-head.warnings
@@ -197,6 +245,12 @@ gate_mpath() {
 	fi
 	local v frag obj log
 	for v in y n kunit-m; do
+		# =y is the test config, which the bisect gate built at HEAD
+		if [ $v = y ] && [ "$BISECT_HEAD_OK" = 1 ] &&
+		   grep -q '^CONFIG_NVME_MULTIPATH=y' "$TOP/configs/test.config"; then
+			tap_ok "gates:mpath=$v" "built by the bisect gate at HEAD"
+			continue
+		fi
 		# =y is the test config itself: reuse the bisect gate's objects.
 		if [ $v = y ]; then obj=$WT_BASE/obj/bisect; else obj=$OBJ_BASE/mpath-$v; fi
 		log=$LOGS/gate-mpath-$v.log

@@ -5,7 +5,8 @@
 #   # nvme-mpath-cmdline: <extra kernel args>
 #   # nvme-mpath-timeout: <seconds>
 # NAMES=nvm-sub|nvme boots with nvme_core.multipath_names=<NAMES> and tags
-# the results "nvme-mpath[<NAMES>]:"; SKIP_T="a b" leaves tests out;
+# the results "nvme-mpath[<NAMES>]:"; SKIP_T="a b" leaves tests out,
+# ONLY_T="a b" runs only those;
 # SELFTEST_ENV="K=V ..." sets variables for the tests (e.g. CYCLES=10).
 set -o pipefail
 . "$(dirname "$0")/common.sh"
@@ -46,15 +47,18 @@ header() { # header <file> <key>
 	sed -n "s/^#[[:space:]]*nvme-mpath-$2:[[:space:]]*//p" "$1" 2>/dev/null | head -1 | sed 's/[[:space:]]*$//'
 }
 
-found=0
-# SKIP_T may span lines: one space between names
-skip_t=" $(echo ${SKIP_T:-}) "
-for t in $tests; do
-	if [ -n "$only" ] && [ "$t" != "$only" ] && [ "${t%.*}" != "$only" ]; then
-		continue
-	fi
-	case $skip_t in *" ${t%.*} "*) continue ;; esac
-	found=1
+# SELFTEST_LANES=N runs up to N guests at once (default 1).  The results
+# are printed in the list's order as they complete.
+lanes=${SELFTEST_LANES:-1}
+res_dir=$LOGS/selftests-res${names:+-$names}
+rm -rf "$res_dir"
+mkdir -p "$res_dir"
+
+# run_one <test>: boot its guest, run it; writes the lines to show to
+# $res_dir/<test>.txt and "<ok|fail|skip>\t<reason>" to <test>.result.
+run_one() {
+	local t=$1 f topo extra tmo name out rc res reason kind kv
+	local envs=()
 	f=$inst/nvme-mpath/$t
 	topo=$(header "$f" topology); topo=${topo:-none}
 	extra=$(header "$f" cmdline)
@@ -63,32 +67,78 @@ for t in $tests; do
 	# the debug kernel (KASAN, lockdep, kmemleak) runs several times slower
 	[ "$variant" = debug ] && tmo=$((tmo * ${DEBUG_TIMEOUT_FACTOR:-4}))
 	name=selftest-${t%.*}${names:+-$names}
-	echo "# $t: topology $topo, timeout ${tmo}s${extra:+, cmdline '$extra'}"
 	out=$LOGS/$name.out
-	envs=()
 	for kv in ${SELFTEST_ENV:-}; do envs+=(--env "$kv"); done
+	{
+	echo "# $t: topology $topo, timeout ${tmo}s${extra:+, cmdline '$extra'}"
 	"$TOP/scripts/vm.py" --variant "$variant" --topo "$topo" --cmdline "$extra" \
 		--name "$name" --quiet --output "$out" --timeout $((tmo + 180)) "${envs[@]}" \
 		--cwd "$inst" -- "./run_kselftest.sh -o $tmo -t nvme-mpath:$t"
 	rc=$?
 	sed 's/^/# /' "$out" | grep -v '^# TAP version\|^# 1\.\.' | tail -n "${SELFTEST_TAIL:-15}"
+	} > "$res_dir/$t.txt" 2>&1
 	res=$(grep -E '^(not )?ok [0-9]+ selftests: nvme-mpath: ' "$out" | tail -1)
 	if [ -s "$LOGS/$name.problems" ] && [ -n "$res" ]; then
-		sed 's/^/#   kernel: /' "$LOGS/$name.problems" | head -10
+		sed 's/^/#   kernel: /' "$LOGS/$name.problems" | head -10 >> "$res_dir/$t.txt"
 		res="not ok - # kernel warnings/bugs on the console (see build/logs/$name.log)"
 	fi
 	case $res in
 	"ok "*"# SKIP"*)
+		kind=skip
 		reason=$(grep -E '#[[:space:]]*SKIP' "$out" | grep -v '^ok [0-9]* selftests:' | tail -1 |
 			sed -E 's/.*SKIP[]:)]*[[:space:]]*//')
-		tap_skip "$tag:$t" "${reason:-skipped (exit 4)}" ;;
-	"ok "*)
-		tap_ok "$tag:$t" ;;
-	"not ok "*) tap_fail "$tag:$t" "${res##*# }" ;;
-	*) tap_fail "$tag:$t" "no result (guest status $rc; see build/logs/$name.log)" ;;
+		reason=${reason:-skipped (exit 4)} ;;
+	"ok "*) kind=ok reason= ;;
+	"not ok "*) kind=fail reason=${res##*# } ;;
+	*) kind=fail reason="no result (guest status $rc; see build/logs/$name.log)" ;;
 	esac
+	printf '%s\t%s\n' "$kind" "$reason" > "$res_dir/$t.result"
+}
+
+# print_done: the results not printed yet that are complete, in order.
+printed=0
+print_done() {
+	local t kind reason i=0
+	for t in "${selected[@]}"; do
+		i=$((i + 1))
+		[ $i -le $printed ] && continue
+		[ -f "$res_dir/$t.result" ] || return 0
+		cat "$res_dir/$t.txt"
+		IFS=$'\t' read -r kind reason < "$res_dir/$t.result"
+		case $kind in
+		ok) tap_ok "$tag:$t" ;;
+		skip) tap_skip "$tag:$t" "$reason" ;;
+		*) tap_fail "$tag:$t" "$reason" ;;
+		esac
+		printed=$i
+	done
+}
+
+# SKIP_T may span lines: one space between names
+skip_t=" $(echo ${SKIP_T:-}) "
+selected=()
+for t in $tests; do
+	if [ -n "$only" ] && [ "$t" != "$only" ] && [ "${t%.*}" != "$only" ]; then
+		continue
+	fi
+	case $skip_t in *" ${t%.*} "*) continue ;; esac
+	if [ -n "${ONLY_T:-}" ]; then
+		case " $(echo $ONLY_T) " in *" ${t%.*} "*) ;; *) continue ;; esac
+	fi
+	selected+=("$t")
 done
-if [ $found = 0 ]; then
+for t in "${selected[@]}"; do
+	while [ "$(jobs -pr | wc -l)" -ge "$lanes" ]; do
+		wait -n
+		print_done
+	done
+	run_one "$t" &
+	# the first guests start a little apart: their boots do not coincide
+	[ "$lanes" -gt 1 ] && sleep 2
+done
+wait
+print_done
+if [ ${#selected[@]} = 0 ]; then
 	tap_fail "nvme-mpath:$only" "no such test (have: $(echo $tests))"
 fi
 tap_summary
