@@ -131,7 +131,7 @@ gate_bisect() {
 		changed=
 		[ -n "$prev" ] && changed=$(git -C "$TREE" diff --name-only "$prev" "$c")
 		prev=$c
-		if [ -n "$changed" ] && ! echo "$changed" | grep -qvE '^(Documentation|tools)/'; then
+		if [ -n "$changed" ] && ! echo "$changed" | grep -qvE '^(Documentation|tools)/|^MAINTAINERS$'; then
 			echo "no file of the build changed" >> "$log"
 			[ $i = "$n" ] && BISECT_HEAD_OK=$last_ok
 			if [ $last_ok = 1 ]; then
