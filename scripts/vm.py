@@ -143,9 +143,11 @@ class QMP:
 
 
 def build_topology(topo, backing, tmp):
-    """Return (qemu args, {ctrl-id: device_add arguments})."""
+    """Return (qemu args, {ctrl-id: device_add arguments}, the ids of the
+    controllers not plugged at boot)."""
     args = []
     ctrls = {}
+    unplugged = set()
 
     def drive(name, size=GIB):
         if backing == "null":
@@ -160,12 +162,16 @@ def build_topology(topo, backing, tmp):
                          "-blockdev", f"driver=raw,node-name={name},file={name}-file"])
         return name
 
-    def ctrl(cid, bus, serial, subsys=None):
+    def ctrl(cid, bus, serial, subsys=None, plugged=True, **props):
         d = {"driver": "nvme", "id": cid, "serial": serial, "bus": bus}
         if subsys:
             d["subsys"] = subsys
+        d.update(props)
         ctrls[cid] = d
-        args.extend(["-device", ",".join(f"{k}={v}" for k, v in d.items())])
+        if plugged:
+            args.extend(["-device", ",".join(f"{k}={v}" for k, v in d.items())])
+        else:
+            unplugged.add(cid)
 
     if topo in ("pcie-dual", "pcie-dual+single"):
         args += ["-device", "pcie-root-port,id=rp1,chassis=1,slot=1",
@@ -189,17 +195,21 @@ def build_topology(topo, backing, tmp):
     # A spare hotplug-capable port lets tests add controllers.
     if topo != "none":
         args += ["-device", "pcie-root-port,id=rp9,chassis=9,slot=9"]
-    return args, ctrls
+    # A third controller of subsys0 with a smaller MDTS (128 KiB against
+    # the others' 512 KiB), plugged only when a test asks: limits.sh.
+    if topo in ("pcie-dual", "pcie-dual+single"):
+        ctrl("ctrl9", "rp9", "mpath0serial", "subsys0", plugged=False, mdts=5)
+    return args, ctrls, unplugged
 
 
 class Controller:
     """Serves the guest's control requests (share/ctl/req.*)."""
 
-    def __init__(self, ctldir, qmp, ctrls):
+    def __init__(self, ctldir, qmp, ctrls, unplugged=()):
         self.ctldir = ctldir
         self.qmp = qmp
         self.ctrls = ctrls
-        self.unplugged = set()
+        self.unplugged = set(unplugged)
 
     def poll(self):
         try:
@@ -373,7 +383,7 @@ def main():
     open(out_path, "w").close()
 
     qmp_sock = os.path.join(tmp, "qmp.sock")
-    topo_args, ctrls = build_topology(opts.topo, opts.backing, tmp)
+    topo_args, ctrls, unplugged = build_topology(opts.topo, opts.backing, tmp)
     init = os.path.join(TOP, "scripts", "guest-init.sh")
     append = ("console=ttyS0 root=hostroot rootfstype=9p "
               "rootflags=trans=virtio,version=9p2000.L,msize=262144,cache=loose ro "
@@ -412,7 +422,7 @@ def main():
             qmp = QMP(qmp_sock)
         except Exception as e:
             log(f"QMP connection failed: {e}")
-        ctl = Controller(ctldir, qmp, ctrls)
+        ctl = Controller(ctldir, qmp, ctrls, unplugged)
         pinned = not opts.pin
         out_pos = 0
         con_pos = 0
