@@ -6,6 +6,7 @@ by scripts/vm.py and prints one "@BENCH <json>" line per measurement.
   bench-guest.py stall --events unplug,reset,tcp-kato5,tcp-kato1
   bench-guest.py scale --counts 1,64,512,1024
   bench-guest.py policy --policies numa,round-robin,queue-depth,latency --ref first
+  bench-guest.py fsync --rounds N --runtime S
 
 The same script serves our kernel (heads /dev/nvm-subXnY) and the unmodified
 base (6.12's heads /dev/nvmeXnY under nvme-subsysX); with
@@ -284,6 +285,78 @@ def iops_alternating(a, devs, cases, rw, qd, jobs):
              round=int(rnd), iops=round(d["iops"]),
              lat_mean_us=round(d["lat_ns"]["mean"] / 1000, 1),
              errors=job.get("error", 0), rc=rc, alternate=True)
+
+
+# ---------------------------------------------------------------------------
+# Part 1c: what a flush costs.  The head sends each PREFLUSH as an empty
+# flush bio of its own before the data (so that a flush a path fails can
+# move to another path); fsync() on the block device sends an empty
+# PREFLUSH, and a journalling file system's commit block a PREFLUSH|FUA
+# write with data, which after its flush goes out from the requeue work.
+
+def fsync_job(name, path, raw):
+    job = [f"--name={name}", f"--filename={path}", "--stonewall"]
+    if not raw:
+        job.append("--size=64M")
+    return job
+
+
+def fsync_setup_fs(devs):
+    files = {}
+    for case, dev in devs.items():
+        mnt = f"/mnt/fsync-{case}"
+        os.makedirs(mnt, exist_ok=True)
+        sh(f"mkfs.ext4 -q -F /dev/{dev}")
+        sh(f"mount -o data=ordered /dev/{dev} {mnt}")
+        files[case] = f"{mnt}/f"
+    return files
+
+
+def cmd_fsync(a):
+    """Per workload one fio, the cases alternating job by job (ABBA):
+    raw = 4 KiB writes to the device, each followed by fsync() (the page
+    written back, then an empty PREFLUSH); ext4 = 4 KiB writes to a file on ext4, each
+    followed by fsync() (a jbd2 commit: data, then PREFLUSH|FUA)."""
+    wait_for(lambda: mp_head(), 30)
+    h = mp_head()
+    single = visible_disks(SINGLE_SERIAL)
+    if not h or not single:
+        raise SystemExit(f"need a head and a single-path disk: {h} {single}")
+    wait_for(lambda: len(head_paths(h)) >= 2, 30)
+    devs = {"single": single[0], "mp": h}
+    wc = {c: read(f"/sys/block/{d}/queue/write_cache") for c, d in devs.items()}
+    emit("info", kernel=kernel_info(), devs=devs, write_cache=wc, fio=sh("fio --version"))
+    if any(v != "write back" for v in wc.values()):
+        raise SystemExit(f"no volatile write cache, flushes are not sent: {wc}")
+    cases = list(devs)
+    for wl in ("raw", "ext4"):
+        # the file systems only after the raw writes to their devices
+        paths = ({c: f"/dev/{d}" for c, d in devs.items()} if wl == "raw"
+                 else fsync_setup_fs(devs))
+        cmd = ["fio", "--ioengine=psync", "--rw=write", "--bs=4k", "--fsync=1",
+               "--time_based", f"--runtime={int(a.runtime * 1000)}ms",
+               f"--ramp_time={int(a.ramp * 1000)}ms", "--output-format=json",
+               f"--cpus_allowed={a.cpus}"]
+        if wl == "raw":
+            # buffered: fio sends no fsync() after an O_DIRECT write
+            cmd += ["--size=256M"]
+        for rnd in range(a.rounds):
+            k = rnd % len(cases)
+            for case in cases[k:] + cases[:k]:
+                cmd += fsync_job(f"{case}.{rnd}", paths[case], wl == "raw")
+        rc, j = fio_json(cmd)
+        if rc:
+            raise SystemExit(f"fio {wl}: rc {rc}")
+        for job in j["jobs"]:
+            case, rnd = job["jobname"].rsplit(".", 1)
+            sync = job["sync"]["lat_ns"]
+            pct = sync.get("percentile", {})
+            emit("fsync", case=case, dev=devs[case], wl=wl, round=int(rnd),
+                 fsyncs=sync["N"], fsync_mean_us=round(sync["mean"] / 1000, 1),
+                 fsync_p50_us=round(pct.get("50.000000", 0) / 1000, 1),
+                 write_iops=round(job["write"]["iops"]), errors=job.get("error", 0), rc=rc)
+    for case in devs:
+        sh(f"umount /mnt/fsync-{case}", check=False)
 
 
 # ---------------------------------------------------------------------------
@@ -1068,8 +1141,13 @@ def main():
     p.add_argument("--pre", type=float, default=10, help="s before the path degrades")
     p.add_argument("--post", type=float, default=10, help="s after")
     p.add_argument("--degrade-delay", type=int, default=30, help="ms")
+    p = sub.add_parser("fsync")
+    p.add_argument("--rounds", type=int, default=11)
+    p.add_argument("--runtime", type=float, default=1)
+    p.add_argument("--ramp", type=float, default=0.25)
+    p.add_argument("--cpus", default="0")
     a = ap.parse_args()
-    {"iops": cmd_iops, "profile": cmd_profile, "stall": cmd_stall, "scale": cmd_scale,
+    {"fsync": cmd_fsync, "iops": cmd_iops, "profile": cmd_profile, "stall": cmd_stall, "scale": cmd_scale,
      "policy": cmd_policy}[a.mode](a)
     return 0
 

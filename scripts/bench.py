@@ -18,12 +18,16 @@ scripts/bench-guest.py there:
   stall-*      fio QD16 through the multipath node while a controller is
                hot-unplugged / reset / a TCP path blackholed
   scale-*      nvmet TCP with 1..1024 namespaces over two paths
+  fsync-*      fsync() latency, single-path controller vs the head, on the
+               device (an empty PREFLUSH) and on ext4 (journal commits:
+               PREFLUSH|FUA writes with data); file-backed controllers
   policy-*     nvmet TCP, one namespace over two paths: the I/O policies with
                one path slowed by netem, on equal paths, and on a path that
                degrades mid-run
 
 Environment: QUICK=1 (a short run), BENCH_ROUNDS, BENCH_RUNTIME,
-BENCH_OUT (default bench/results), BENCH_PARTS (iops,profile,stall,scale,policy),
+BENCH_OUT (default bench/results), BENCH_PARTS (iops,profile,fsync,stall,scale,policy),
+BENCH_FSYNC_ROUNDS (rounds of the fsync part: 21, QUICK 9),
 BENCH_ICOUNT (the -icount shift of the iops-*-ic boots, 2^N ns per
 instruction; default 3, "off" leaves them out and runs the profile in real
 time), BENCH_IC_ROUNDS (their rounds: 11, QUICK 7),
@@ -91,7 +95,7 @@ def plan():
         wls = ",".join(f"{rw}:{qd}:{j}" for rw in ("randread", "randwrite")
                        for qd in (1, 32) for j in (1, 2))
         events, counts = "unplug,reset,tcp-katodefault,tcp-kato1", "1,64,512,1024"
-    parts = os.environ.get("BENCH_PARTS", "iops,profile,stall,scale,policy").split(",")
+    parts = os.environ.get("BENCH_PARTS", "iops,profile,fsync,stall,scale,policy").split(",")
     counts = os.environ.get("BENCH_COUNTS", counts)
     iops = (f"iops --workloads {wls} --rounds {rounds} --runtime {runtime} --ramp 0.25 "
             "--alternate --cpus 0")
@@ -129,6 +133,12 @@ def plan():
                 f"--runtime {3 if QUICK else 5} --vmlinux {vml}")
         boots.append(("profile-ours", "test", "pcie-dual+single", "nokaslr", 2048, prof,
                       900))
+    fs_rounds = int(os.environ.get("BENCH_FSYNC_ROUNDS", 9 if QUICK else 21))
+    for v in ("test", "base"):
+        if "fsync" in parts:
+            boots.append((f"fsync-{KERNELS[v]}", v, "pcie-dual+single", "", 2048,
+                          f"fsync --rounds {fs_rounds} --runtime {runtime}",
+                          int(fs_rounds * 2 * 2 * (runtime + 1.5) * 3) + 240))
     for v in ("test", "base"):
         if "stall" in parts:
             boots.append((f"stall-{KERNELS[v]}", v, "pcie-dual", "", 2048,
@@ -166,13 +176,15 @@ def build():
 
 def run_boot(name, variant, topo, cmdline, mem, args, timeout, outdir):
     out = os.path.join(outdir, f"{name}.out")
+    # fsync: a file system on the disks, which null-co would not keep
+    backing = "file" if name.startswith("fsync") else "null"
     cmd = [sys.executable, os.path.join(TOP, "scripts", "vm.py"), "--variant", variant,
-           "--topo", topo, "--backing", "null", "--mem", str(mem), "--timeout", str(timeout),
+           "--topo", topo, "--backing", backing, "--mem", str(mem), "--timeout", str(timeout),
            "--name", f"bench-{name}", "--quiet", "--output", out]
     if name.endswith("-ic") or (name.startswith("profile") and ICOUNT != "off"):
         # one host thread runs every vCPU under -icount: nothing to pin
         cmd += ["--icount", ICOUNT, "--smp", os.environ.get("BENCH_SMP", "2")]
-    elif name.startswith("iops"):
+    elif name.startswith(("iops", "fsync")):
         cmd += ["--pin", "--smp", os.environ.get("BENCH_SMP", "2")]
     if cmdline:
         cmd += ["--cmdline", cmdline]
@@ -441,6 +453,7 @@ def report(recs, meta, outdir, stem):
 
     icount_report(rt, recs, meta, w)
     profile_report(recs, meta, w)
+    fsync_report(recs, w)
 
     st = [r for r in recs if r["kind"] == "stall"]
     if st:
@@ -599,6 +612,50 @@ def profile_report(recs, meta, w):
             a, b = get("single", sym), get("mp", sym)
             w(f"| `{sym}` | {a:.2f} | {b:.2f} | {b - a:+.2f} |")
         w("")
+
+
+def fsync_report(recs, w):
+    """fsync() latency, the head against a single path in the same boot
+    (paired rounds), and the two kernels' ratios against each other."""
+    rs = [r for r in recs if r["kind"] == "fsync"]
+    if not rs:
+        return
+    by = {}
+    for r in rs:
+        by[(r["kernel"], r["wl"], r["round"], r["case"])] = r["fsync_p50_us"]
+    pairs, lat = {}, {}
+    for (k, wl, rnd, case), v in by.items():
+        lat.setdefault((k, wl, case), []).append(v)
+        s = by.get((k, wl, rnd, "single"))
+        if case == "mp" and s:
+            pairs.setdefault((k, wl), []).append(v / s)
+    w("## fsync() latency\n")
+    w("4 KiB writes, each followed by fsync(), one job at a time, head and "
+      "single-path controller alternating (file-backed QEMU controllers, "
+      "volatile write cache on). `raw`: buffered writes to the block device, "
+      "fsync() writes the page back, then sends an empty PREFLUSH. `ext4`: a file on ext4 (data=ordered), "
+      "fsync() commits the journal, a PREFLUSH|FUA write with data. "
+      "Latency: the median per round of fio's fsync latency (p50); ratio: "
+      "head / single path of the same round, its median with a 95 % interval; "
+      "ours/in-tree: the two ratios against each other (bootstrap 95 %).\n")
+    w("| workload | kernel | single p50 µs | head p50 µs | head/single | 95 % |")
+    w("|---|---|---|---|---|---|")
+    wls = sorted({r["wl"] for r in rs}, key=lambda x: x != "raw")
+    for wl in wls:
+        for k in ("ours", "in-tree"):
+            p = pairs.get((k, wl), [])
+            if not p:
+                continue
+            lo, hi = median_ci(p)
+            w(f"| {wl} | {k} | {med(lat[(k, wl, 'single')]):.0f} | "
+              f"{med(lat[(k, wl, 'mp')]):.0f} | {med(p):.3f} | {lo:.3f}..{hi:.3f} |")
+    w("")
+    for wl in wls:
+        v = verdict(f"{wl} fsync", "ours/in-tree head/single",
+                    *ratio_ci(pairs.get(("ours", wl), []), pairs.get(("in-tree", wl), [])))
+        if v:
+            w(f"- {v.replace('slower', 'lower').replace('faster', 'higher')}")
+    w("")
 
 
 def write_csv(recs, path):
