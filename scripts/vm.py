@@ -55,6 +55,9 @@ BENIGN_PATTERNS = [
     r"Lock dependency validator",
     r"hung_task_timeout_secs",
     r"RCU lockdep checking is enabled",
+    # a frame of a call trace (one an injected fault prints, say): the
+    # report it belongs to, if any, has a header line of its own
+    r"^\[\s*\d+\.\d+\]\s+(\? )?[\w.]+\+0x[0-9a-f]+/0x[0-9a-f]+",
 ]
 TS_RE = re.compile(r"^\[\s*\d+\.\d+\]")
 BAD_RE = re.compile("|".join(BAD_PATTERNS))
