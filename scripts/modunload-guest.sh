@@ -8,7 +8,13 @@
 #  - a waiting head that nobody holds open does not hold nvme_core either:
 #    unloading it ends the wait, removes the head and frees the subsystem,
 #    with no kernel report (scripts/vm.py fails the run on one), and the
-#    modules load again afterwards.
+#    modules load again afterwards;
+#  - a write held by the fence of a lost controller (its port delayed,
+#    the target refusing Cross-Controller Resets, so the fence is
+#    time-based and long) does not keep nvme_tcp from unloading: the
+#    unload deletes every controller, the head goes with its last path,
+#    and the held write fails (EIO), never sent early; then nvme_core
+#    unloads too, so nothing held a reference.
 MODS=$1
 TESTS=$(dirname "$(readlink -f "$0")")/../build/linux/tools/testing/selftests
 . "$TESTS/nvme-mpath/lib.sh" 2>/dev/null || { echo "1..0 # SKIP no nvme-mpath lib.sh"; exit 0; }
@@ -24,7 +30,7 @@ mountpoint -q /sys/kernel/config || mount -t configfs none /sys/kernel/config
 load || skip_all "cannot load nvme-tcp from $MODS"
 [ -e /sys/module/nvme_core/parameters/delayed_removal_secs ] ||
 	skip_all "nvme_core has no delayed_removal_secs"
-ktap_set_plan 8
+ktap_set_plan 11
 
 ip addr add 127.0.0.2/8 dev lo 2>/dev/null
 truncate -s 64M "$IMG"
@@ -90,7 +96,37 @@ expect "the head and its subsystem went with it" \
 	   kmsg_since_mark | grep -q "$h: no path came back, removing"; echo $?)"
 load && connect_head 0
 expect "the modules load again and make a head" $?
-delete_all
-rmmod nvme_tcp nvme_fabrics nvme_core 2>/dev/null
+
+# 9-11: unloading nvme_tcp while the fence of a lost controller holds a write
+IOTMO=/sys/module/nvme_core/parameters/io_timeout
+echo 2 > $IOTMO
+[ -e "$NVMET/subsystems/$NQN/attr_ccrl" ] && echo 0 > "$NVMET/subsystems/$NQN/attr_ccrl"
+act=$(active_path "$h") || ktap_exit_fail_msg "no path of $h carries I/O"
+actc=$(path_ctrl "$act")
+port=$(sed -n 's/.*trsvcid=\([0-9]*\).*/\1/p' "/sys/class/nvme/$actc/address")
+kmsg_mark
+net_netem_port "$port" delay 5000ms limit 100000 || ktap_exit_fail_msg "cannot delay port $port"
+dd if=/dev/urandom of="/dev/$h" bs=4k count=1 oflag=direct 2> "$TMP/w1.err" &
+wpid=$!
+wait_for 20 'kmsg_since_mark | grep -q "holding its aborted writes"'
+state=$(cat "/sys/class/nvme/$actc/fencing/state" 2>/dev/null)
+held=$(cat "/sys/class/nvme/$actc/fencing/writes_held" 2>/dev/null)
+msg "$actc fencing: $state, writes_held $held"
+expect "a write is held by $actc's time-based fence" \
+	"$(kill -0 $wpid && [ "${held:-0}" -ge 1 ] && [ "${state%% *}" = time-based ]; echo $?)"
+t0=$SECONDS
+timeout 120 rmmod nvme_tcp
+rc=$?
+wait_for 30 '! kill -0 $wpid 2>/dev/null'
+wait $wpid
+wrc=$?
+msg "rmmod nvme_tcp: rc $rc after $((SECONDS - t0)) s; the held write: rc $wrc, $(head -1 "$TMP/w1.err")"
+expect "nvme_tcp unloads while the fence holds a write, the write fails (EIO)" \
+	"$([ $rc = 0 ] && [ $((SECONDS - t0)) -lt 20 ] && [ $wrc != 0 ] &&
+	   grep -q 'Input/output error' "$TMP/w1.err"; echo $?)"
+net_restore
+rmmod nvme_fabrics && rmmod nvme_core
+expect "nvme_core unloads after: nothing kept a reference" \
+	"$([ $? = 0 ] && [ ! -d /sys/module/nvme_core ]; echo $?)"
 nvmet_teardown "$NQN"
 ktap_finished
