@@ -8,7 +8,10 @@
 # fio writes and verifies on every head for SOAK_SECS while a schedule drawn
 # from SOAK_SEED runs one event at a time: hot-unplug and replug a PCIe
 # controller, reset or rescan a controller, cut a TCP port with tc, change a
-# port's ANA state, inject path errors on one path.  Every event ends when
+# port's ANA state, inject path errors on one path, delay a TCP port's
+# packets past keep-alive so its controller is lost with writes in flight
+# (held-write: the fence holds them until a Cross-Controller Reset through
+# the other port, or the time-based wait, ends it).  Every event ends when
 # all paths are back, so no head ever loses both paths at once (a head with
 # no path may rightly fail I/O).  A sampler reads each head's stat every
 # 100 ms and records every interval without a completed I/O (a stall).
@@ -58,10 +61,10 @@ rnd() { # rnd <n>: R = 0..n-1
 pick() { rnd $#; shift "$R"; PICK=$1; }
 
 # Event types are dealt from a shuffled deck holding each once, shuffled
-# again when it runs out: any six events in a row have every type, so even
+# again when it runs out: any seven events in a row have every type, so even
 # a slow (debug) kernel that gets through few events in the time sees them
 # all.
-EVENT_TYPES="unplug reset tcp-cut ana fault rescan"
+EVENT_TYPES="unplug reset tcp-cut ana fault rescan held-write"
 DECK=()
 deal() {
 	local i t
@@ -91,6 +94,11 @@ next_event() {
 		# 2..8 s: well under ctrl_loss_tmo, longer than keep_alive_tmo
 		pick A B; EV_TARGET=tcp:$PICK
 		rnd 7; EV_HOLD=$((R + 2)) ;;
+	held-write)
+		# packets 3..6 s late: keep-alive (2 s) gives up on the
+		# controller while its writes are still on their way
+		pick A B; EV_TARGET=tcp:$PICK
+		rnd 4; EV_HOLD=$((R + 3)) ;;
 	ana)
 		pick A B; EV_TARGET=tcp:$PICK
 		pick non-optimized inaccessible; EV_ARG=$PICK
@@ -269,6 +277,26 @@ ev_tcp_cut() {
 	net_cut_port "${SVC[$x]}" || { net_restore; EV_NOTE+=" tc failed"; return 1; }
 	sleep "$EV_HOLD"
 	net_restore
+}
+
+fcount() { cat "/sys/class/nvme/$1/fencing/$2" 2>/dev/null || echo 0; }
+
+ev_held_write() {
+	local x=${EV_TARGET#tcp:} c held0 ok0 timed0
+	c=$(tcp_ctrl "$x") || { EV_NOTE="no controller for $EV_TARGET"; return 1; }
+	EV_NOTE=$c
+	held0=$(fcount "$c" writes_held) ok0=$(fcount "$c" ccr_succeeded)
+	timed0=$(fcount "$c" time_based)
+	net_netem_port "${SVC[$x]}" delay "${EV_HOLD}s" limit 100000 ||
+		{ net_restore; EV_NOTE+=" tc failed"; return 1; }
+	sleep "$EV_HOLD"
+	net_restore
+	# the fence ends by a reset within a second, else by time (2 x 3 s
+	# keep-alive + 10 s default quiesce time)
+	wait_for 30 'test "$(fcount "$c" state)" = none'
+	EV_NOTE+=" writes held +$(($(fcount "$c" writes_held) - held0)),"
+	EV_NOTE+=" fence ended by CCR +$(($(fcount "$c" ccr_succeeded) - ok0)),"
+	EV_NOTE+=" by time +$(($(fcount "$c" time_based) - timed0))"
 }
 
 ev_ana() {
