@@ -470,12 +470,12 @@ def lat_log_stats(path, event_ms, bin_ms=100):
                 iops_series=[c * 1000 // bin_ms for c in series])
 
 
-def run_stall(name, dev, runtime, event_at, action, after=None):
-    """fio QD16 randread on dev; action() at event_at s; stall figures."""
+def run_stall(name, dev, runtime, event_at, action, after=None, rw="randread"):
+    """fio QD16 rw on dev; action() at event_at s; stall figures."""
     logp = f"/tmp/stall-{name}"
     for f in glob.glob(logp + "*"):
         os.remove(f)
-    cmd = fio_cmd(dev, "randread", 16, 1, runtime, 0,
+    cmd = fio_cmd(dev, rw, 16, 1, runtime, 0,
                   ["--continue_on_error=all", f"--write_lat_log={logp}",
                    "--log_avg_msec=0", "--log_unix_epoch=1"])
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -490,7 +490,7 @@ def run_stall(name, dev, runtime, event_at, action, after=None):
         j = json.loads(out[out.index("{"):])
         job = j["jobs"][0]
         errors = job.get("total_err", 0)
-        ios = job["read"]["total_ios"]
+        ios = job["read"]["total_ios"] + job["write"]["total_ios"]
     except (ValueError, KeyError, json.JSONDecodeError):
         errors, ios = None, 0
         say(f"fio output unreadable: {err.strip()[:300]}")
@@ -645,13 +645,63 @@ def stall_tcp(event, kato, runtime, event_at):
         nvmet_teardown(nqn, TCP_PORTS)
 
 
+# fence-*: short timers, so the time-based wait is seconds, not tens
+FENCE_KATO = 2
+FENCE_CQT_MS = 2000
+
+
+def stall_fence(event, runtime, event_at):
+    """fence-<ccr|time|immediate>-<w|r>: QD16 randwrite (w) or randread (r)
+    over nvmet TCP with the active port blackholed.  The lost controller's
+    writes wait until a Cross-Controller Reset (ccr) or the time-based wait
+    (time, 3 x KATO + CQT) ends its fence, or are resent at once
+    (immediate: failover_writes, unsafe, and what 6.12 does).  A kernel
+    without fencing runs only the immediate events."""
+    _, mode, d = event.split("-")
+    rw = {"w": "randwrite", "r": "randread"}[d]
+    nqn = "nqn.2024-11.org.kernel:bench-fence"
+    sd = f"{NVMET}/subsystems/{nqn}"
+    sh("ip addr add 127.0.0.2/8 dev lo", check=False)
+    nvmet_setup(nqn, 1, TCP_PORTS)
+    try:
+        fences = os.path.exists(f"{sd}/attr_ccrl")
+        if fences:
+            write(f"{sd}/attr_ccrl", 4 if mode == "ccr" else 0)
+            write(f"{sd}/attr_cqt", FENCE_CQT_MS)
+        opts = f"reconnect_delay=1,ctrl_loss_tmo=600,keep_alive_tmo={FENCE_KATO}"
+        h = connect_mp_head(nqn, TCP_PORTS, opts, "bench-fence")
+        fw = f"/sys/class/nvme-subsystem/{disk_parent(h)}/failover_writes"
+        if not (fences and os.path.exists(fw)):
+            if mode != "immediate":
+                emit("stall-skip", event=event, reason="this kernel does not fence")
+                return
+        else:
+            write(fw, "immediate" if mode == "immediate" else "fenced")
+        p = active_path(h)
+        ctrl = disk_parent(p)
+        svc = re.search(r"trsvcid=(\d+)", read(f"/sys/class/nvme/{ctrl}/address")).group(1)
+
+        def act():
+            net_cut(svc)
+            return (f"blackhole port {svc} ({ctrl}), kato {FENCE_KATO} s, "
+                    f"CQT {FENCE_CQT_MS} ms, {mode}")
+        run_stall(event, h, runtime, event_at, act, net_restore, rw=rw)
+    finally:
+        net_restore()
+        disconnect(nqn)
+        nvmet_teardown(nqn, TCP_PORTS)
+
+
 def cmd_stall(a):
     emit("info", kernel=kernel_info())
-    for ev in a.events.split(","):
-        say(f"stall event {ev}")
+    # rounds interleave the events: host load drifts over all of them alike
+    for rnd, ev in ((r, e) for r in range(a.rounds) for e in a.events.split(",")):
+        say(f"stall event {ev}, round {rnd + 1}/{a.rounds}")
         try:
             if ev in ("unplug", "reset"):
                 stall_pcie(ev, a.runtime, a.event_at)
+            elif ev.startswith("fence-"):
+                stall_fence(ev, a.fence_runtime, a.event_at)
             elif ev.startswith("tcp-kato"):
                 kato = ev[len("tcp-kato"):]
                 kato = None if kato == "default" else int(kato)
@@ -1126,6 +1176,8 @@ def main():
     p.add_argument("--events", default="unplug,reset,tcp-katodefault,tcp-kato1")
     p.add_argument("--runtime", type=int, default=12)
     p.add_argument("--tcp-runtime", type=int, default=25)
+    p.add_argument("--fence-runtime", type=int, default=25)
+    p.add_argument("--rounds", type=int, default=1)
     p.add_argument("--event-at", type=float, default=4)
     p = sub.add_parser("scale")
     p.add_argument("--counts", default="1,64,512,1024")

@@ -17,6 +17,10 @@ scripts/bench-guest.py there:
                tenths of a percent
   stall-*      fio QD16 through the multipath node while a controller is
                hot-unplugged / reset / a TCP path blackholed
+  fence-*      fio QD16 randwrite and randread over nvmet TCP, the active
+               path blackholed: the lost controller's writes held until a
+               Cross-Controller Reset or the time-based wait ends its fence,
+               or resent at once (failover_writes=immediate, 6.12's way)
   scale-*      nvmet TCP with 1..1024 namespaces over two paths
   fsync-*      fsync() latency, single-path controller vs the head, on the
                device (an empty PREFLUSH) and on ext4 (journal commits:
@@ -26,8 +30,9 @@ scripts/bench-guest.py there:
                degrades mid-run
 
 Environment: QUICK=1 (a short run), BENCH_ROUNDS, BENCH_RUNTIME,
-BENCH_OUT (default bench/results), BENCH_PARTS (iops,profile,fsync,stall,scale,policy),
+BENCH_OUT (default bench/results), BENCH_PARTS (iops,profile,fsync,stall,fence,scale,policy),
 BENCH_FSYNC_ROUNDS (rounds of the fsync part: 21, QUICK 9),
+BENCH_FENCE_ROUNDS (rounds of the fence part: 5, QUICK 3),
 BENCH_ICOUNT (the -icount shift of the iops-*-ic boots, 2^N ns per
 instruction; default 3, "off" leaves them out and runs the profile in real
 time), BENCH_IC_ROUNDS (their rounds: 11, QUICK 7),
@@ -95,7 +100,8 @@ def plan():
         wls = ",".join(f"{rw}:{qd}:{j}" for rw in ("randread", "randwrite")
                        for qd in (1, 32) for j in (1, 2))
         events, counts = "unplug,reset,tcp-katodefault,tcp-kato1", "1,64,512,1024"
-    parts = os.environ.get("BENCH_PARTS", "iops,profile,fsync,stall,scale,policy").split(",")
+    parts = os.environ.get("BENCH_PARTS",
+                           "iops,profile,fsync,stall,fence,scale,policy").split(",")
     counts = os.environ.get("BENCH_COUNTS", counts)
     iops = (f"iops --workloads {wls} --rounds {rounds} --runtime {runtime} --ramp 0.25 "
             "--alternate --cpus 0")
@@ -143,6 +149,16 @@ def plan():
         if "stall" in parts:
             boots.append((f"stall-{KERNELS[v]}", v, "pcie-dual", "", 2048,
                           f"stall --events {events}", 600))
+    # each fence event: the fence, then every kernel's immediate resend
+    fence_events = "fence-ccr-w,fence-time-w,fence-immediate-w,fence-time-r,fence-immediate-r"
+    f_rounds = int(os.environ.get("BENCH_FENCE_ROUNDS", 3 if QUICK else 5))
+    for v in ("test", "base"):
+        if "fence" in parts:
+            # 6.12 runs only the immediate events: 2 of 5
+            n = f_rounds * (5 if v == "test" else 2)
+            boots.append((f"fence-{KERNELS[v]}", v, "none", "", 2048,
+                          f"stall --events {fence_events} --fence-runtime 20 "
+                          f"--rounds {f_rounds}", n * 60 + 300))
     for v in ("test", "base"):
         if "scale" in parts:
             boots.append((f"scale-{KERNELS[v]}", v, "none", "", 4096,
@@ -455,7 +471,7 @@ def report(recs, meta, outdir, stem):
     profile_report(recs, meta, w)
     fsync_report(recs, w)
 
-    st = [r for r in recs if r["kind"] == "stall"]
+    st = [r for r in recs if r["kind"] == "stall" and not r["event"].startswith("fence-")]
     if st:
         w("## 2. Failover stall\n")
         w("fio randread QD16 through the multipath node, per-I/O latency log; the event "
@@ -469,6 +485,8 @@ def report(recs, meta, outdir, stem):
               f"{r.get('max_lat_ms', '-')} | {r.get('max_gap_ms', '-')} | {r['detail']} |")
         w(f"\nfio: `{st[0]['cmd']}`\n")
         w(f"![IOPS around failover events]({stem}-stall.png)\n")
+
+    fence_report(recs, w)
 
     sc = [r for r in recs if r["kind"] == "scale"]
     if sc:
@@ -612,6 +630,53 @@ def profile_report(recs, meta, w):
             a, b = get("single", sym), get("mp", sym)
             w(f"| `{sym}` | {a:.2f} | {b:.2f} | {b - a:+.2f} |")
         w("")
+
+
+def fence_report(recs, w):
+    """2b: the stall of a lost controller's writes, per way its fence ends."""
+    fe = [r for r in recs if r["kind"] == "stall" and r["event"].startswith("fence-")
+          and r.get("max_gap_ms") is not None]
+    if not fe:
+        return
+    gaps, errs = {}, {}
+    for r in fe:
+        k = (r["event"], r["kernel"])
+        gaps.setdefault(k, []).append(r["max_gap_ms"])
+        errs[k] = errs.get(k, 0) + (r["errors"] or 0)
+    w("## 2b. Stall of a lost controller's writes\n")
+    w("fio QD16 over nvmet TCP (two paths, null_blk), the port of the active path "
+      "blackholed 4 s into each run; keep_alive_tmo 2 s, the target's CQT 2000 ms. "
+      "A write the lost controller had is held until its fence ends: by a "
+      "Cross-Controller Reset through the other controller (ccr), or by the "
+      "time-based wait, 3 x KATO + CQT = 8 s (time); immediate resends at once "
+      "(failover_writes=immediate: unsafe, 6.12's way). Longest gap: the longest "
+      "time without any completion in a run; it includes the keep-alive's "
+      "detection of the loss, which varies by about a KATO from run to run. "
+      "Rounds interleave the events; median and range over the rounds.\n")
+    w("| event | kernel | runs | I/O errors | longest gap, median (ms) | range (ms) |")
+    w("|---|---|---|---|---|---|")
+    order = ["fence-ccr-w", "fence-time-w", "fence-immediate-w", "fence-time-r",
+             "fence-immediate-r"]
+    key = {e: i for i, e in enumerate(order)}
+    med = {k: statistics.median(v) for k, v in gaps.items()}
+    for k in sorted(gaps, key=lambda k: (key.get(k[0], 99), k[1] != "ours")):
+        v = gaps[k]
+        w(f"| {k[0]} | {k[1]} | {len(v)} | {errs[k]} | {med[k]:.0f} | "
+          f"{min(v)}..{max(v)} |")
+    ccr, imm = med.get(("fence-ccr-w", "ours")), med.get(("fence-immediate-w", "ours"))
+    if ccr is not None and imm is not None:
+        band = max(gaps[("fence-immediate-w", "ours")]) - min(gaps[("fence-immediate-w", "ours")])
+        w(f"\nWrites, ours: with a reset the median stall is {ccr - imm:+.0f} ms from "
+          f"the unsafe resend-at-once ({ccr:.0f} vs {imm:.0f} ms; the resend-at-once "
+          f"runs alone spread over {band} ms).")
+    tin = med.get(("fence-immediate-w", "in-tree"))
+    if ccr is not None and tin is not None:
+        w(f"6.12's resend-at-once: {tin:.0f} ms.")
+    rt, ri = med.get(("fence-time-r", "ours")), med.get(("fence-immediate-r", "ours"))
+    if rt is not None and ri is not None:
+        w(f"Reads, ours: {rt:.0f} ms with the time-based fence vs {ri:.0f} ms resending "
+          "at once: reads are not held.")
+    w("")
 
 
 def fsync_report(recs, w):
