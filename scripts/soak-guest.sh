@@ -279,24 +279,22 @@ ev_tcp_cut() {
 	net_restore
 }
 
-fcount() { cat "/sys/class/nvme/$1/fencing/$2" 2>/dev/null || echo 0; }
-
 ev_held_write() {
 	local x=${EV_TARGET#tcp:} c held0 ok0 timed0
 	c=$(tcp_ctrl "$x") || { EV_NOTE="no controller for $EV_TARGET"; return 1; }
 	EV_NOTE=$c
-	held0=$(fcount "$c" writes_held) ok0=$(fcount "$c" ccr_succeeded)
-	timed0=$(fcount "$c" time_based)
+	held0=$(fence_attr "$c" writes_held) ok0=$(fence_attr "$c" ccr_succeeded)
+	timed0=$(fence_attr "$c" time_based)
 	net_netem_port "${SVC[$x]}" delay "${EV_HOLD}s" limit 100000 ||
 		{ net_restore; EV_NOTE+=" tc failed"; return 1; }
 	sleep "$EV_HOLD"
 	net_restore
 	# the fence ends by a reset within a second, else by time (2 x 3 s
 	# keep-alive + 10 s default quiesce time)
-	wait_for 30 'test "$(fcount "$c" state)" = none'
-	EV_NOTE+=" writes held +$(($(fcount "$c" writes_held) - held0)),"
-	EV_NOTE+=" fence ended by CCR +$(($(fcount "$c" ccr_succeeded) - ok0)),"
-	EV_NOTE+=" by time +$(($(fcount "$c" time_based) - timed0))"
+	wait_for 30 'test "$(fence_attr "$c" state)" = none'
+	EV_NOTE+=" writes held +$(($(fence_attr "$c" writes_held) - held0)),"
+	EV_NOTE+=" fence ended by CCR +$(($(fence_attr "$c" ccr_succeeded) - ok0)),"
+	EV_NOTE+=" by time +$(($(fence_attr "$c" time_based) - timed0))"
 }
 
 ev_ana() {
