@@ -31,7 +31,7 @@ check "$h: a line per path, each live and usable" \
 	"$(echo "$paths" | grep -c .)"
 sum_ll=$(echo "$block" | grep -E '^  [|`]-' | awk '{ for (i = 1; i < NF; i++) if ($i == "io") s += $(i + 1) } END { print s + 0 }')
 sum_sys=0
-for p in $paths; do sum_sys=$((sum_sys + $(cat "/sys/block/$p/io_sent"))); done
+for p in $paths; do sum_sys=$((sum_sys + $(cat "/sys/block/$p/diag/io_sent"))); done
 check "$h: I/O sent per path as in sysfs ($sum_ll), 100 reads or more" \
 	test "$sum_ll" = "$sum_sys" -a "$sum_ll" -ge 100
 head_info() {
