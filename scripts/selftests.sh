@@ -1,7 +1,7 @@
 #!/bin/bash
 # selftests.sh [T=<test>]: install the nvme-mpath kselftests from the tree
 # and run each one in its own VM, under the topology it declares:
-#   # nvme-mpath-topology: <pcie-dual|pcie-single|pcie-dual+single|none>
+#   # nvme-mpath-topology: <pcie-dual|pcie-single|pcie-dual+single|pcie-zoned|none>
 #   # nvme-mpath-cmdline: <extra kernel args>
 #   # nvme-mpath-timeout: <seconds>
 # NAMES=nvm-sub|nvme boots with nvme_core.multipath_names=<NAMES> and tags

@@ -63,7 +63,7 @@ TS_RE = re.compile(r"^\[\s*\d+\.\d+\]")
 BAD_RE = re.compile("|".join(BAD_PATTERNS))
 BENIGN_RE = re.compile("|".join(BENIGN_PATTERNS))
 
-TOPOLOGIES = ("pcie-dual", "pcie-single", "pcie-dual+single", "none")
+TOPOLOGIES = ("pcie-dual", "pcie-single", "pcie-dual+single", "pcie-zoned", "none")
 
 
 def log(msg):
@@ -195,6 +195,17 @@ def build_topology(topo, backing, tmp):
         # multi-controller subsystem) stacks on it: the single-path baseline.
         ctrl("ctrl2", "rp3", "single0serial")
         args += ["-device", f"nvme-ns,drive={d3},nsid=1,bus=ctrl2"]
+    if topo == "pcie-zoned":
+        # A zoned namespace (32 zones of 8 MiB) shared by two controllers,
+        # on the ports and ids of pcie-dual's: zoned.sh.
+        args += ["-device", "pcie-root-port,id=rp1,chassis=1,slot=1",
+                 "-device", "pcie-root-port,id=rp2,chassis=2,slot=2"]
+        z1 = drive("zns1", 256 * 1024 * 1024)
+        args += ["-device", "nvme-subsys,id=zsubsys0,nqn=zoned0"]
+        ctrl("ctrl0", "rp1", "zoned0serial", "zsubsys0")
+        args += ["-device", f"nvme-ns,drive={z1},nsid=1,shared=on,zoned=on,"
+                 "zoned.zone_size=8M"]
+        ctrl("ctrl1", "rp2", "zoned0serial", "zsubsys0")
     # A spare hotplug-capable port lets tests add controllers.
     if topo != "none":
         args += ["-device", "pcie-root-port,id=rp9,chassis=9,slot=9"]
