@@ -63,7 +63,7 @@ if [ $kernel_ok = 1 ]; then
 	# below run in both modes too.  The tests of behaviour alone run once,
 	# above, for the time budget; make selftests NAMES=nvme runs them all.
 	part selftests-nvme-names env NAMES=nvme \
-		ONLY_T="topology names counters iostat conflict head-cdev" "$SCR/selftests.sh"
+		ONLY_T="topology names counters iostat conflict head-cdev nvme-cli" "$SCR/selftests.sh"
 	part udev "$SCR/udev-test.sh"
 	part nvme-mpath-ll "$SCR/ll-test.sh"
 	part modunload "$SCR/modunload-test.sh"
