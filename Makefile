@@ -17,7 +17,7 @@ CMD_QUOTED = '$(subst ','\'',$(value CMD))'
 
 SCRIPTS := scripts
 
-.PHONY: help setup tree export kernel vm selftests kunit gates check demo bench \
+.PHONY: help setup tree export kernel vm selftests kunit gates lint check demo bench \
 	udev-test udev-install blktests soak
 
 help:
@@ -28,7 +28,8 @@ help:
 	@echo "make vm CMD='..'  boot TOPO=pcie-dual|pcie-single|pcie-dual+single|none, run CMD"
 	@echo "make selftests    run the nvme-mpath kselftests, one VM each (T=<test>)"
 	@echo "make kunit        run KUnit suites in a guest (S=<suite glob>)"
-	@echo "make gates        checkpatch, per-patch build, sparse, MULTIPATH=y/n, Debian modules"
+	@echo "make gates        lint, checkpatch, per-patch build, sparse, MULTIPATH=y/n, Debian modules"
+	@echo "make lint         shellcheck and pyflakes3 on the harness (a gate of make gates)"
 	@echo "make udev-test    udev/61-nvme-mpath.rules with systemd-udevd in a guest, both naming modes"
 	@echo "make udev-install install udev/61-nvme-mpath.rules into \$$(DESTDIR)/etc/udev/rules.d"
 	@echo "make blktests     upstream blktests nvme group (loop, tcp): ours vs the base, a table"
@@ -66,6 +67,9 @@ kunit: kernel
 gates:
 	@$(SCRIPTS)/tree.sh --auto
 	@$(SCRIPTS)/gates.sh
+
+lint:
+	@$(SCRIPTS)/gates.sh lint
 
 demo:
 	@$(SCRIPTS)/setup.sh

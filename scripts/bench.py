@@ -873,7 +873,7 @@ def policy_report(recs, meta, outdir, stem, w):
                         spreads.append((f, spread(d[f])))
             w(f"| {POLICY_LABEL.get(case, case)} | " + " | ".join(cells) + " |")
         pk = {r["kernel"]: r["pkts"] for r in recs if r["kind"] == "policy-netem" and r["delay_ms"] == ms}
-        w(f"\nPackets through netem: " + ", ".join(f"{k} {v}" for k, v in pk.items()) + ".\n"
+        w("\nPackets through netem: " + ", ".join(f"{k} {v}" for k, v in pk.items()) + ".\n"
           if pk else "")
     if spreads:
         si = [x for f, x in spreads if f == "iops"]

@@ -25,7 +25,8 @@ fi
 
 [ -z "$kernels_run" ] || "$TOP/scripts/tree.sh" --auto || exit 1
 for k in $kernels_run; do
-	v=test; [ "$k" = base ] && v=base
+	v="test"
+	[ "$k" = base ] && v=base
 	"$TOP/scripts/build-kernel.sh" "$v" || exit 1
 done
 
@@ -45,6 +46,7 @@ for k in $kernels_run; do
 done
 
 # table: test, transport, one column per kernel, reason where not passed
+# shellcheck disable=SC2086 # one argument per kernel
 python3 - "$out" $kernels <<'PY'
 import sys, collections
 out, kernels = sys.argv[1], sys.argv[2:]

@@ -32,7 +32,7 @@ fi
 log=$LOGS/build-$variant.log
 ccache_setup
 start=$(date +%s)
-note "building $variant kernel in ${obj#$TOP/} (log: ${log#$TOP/})"
+note "building $variant kernel in ${obj#"$TOP"/} (log: ${log#"$TOP"/})"
 # The lock also covers config generation: it writes into the obj dir.
 if ! flock "$KBUILD_LOCK" "$TOP/scripts/gen-config.sh" "$obj" "${frags[@]}" >"$log" 2>&1; then
 	cat "$log" >&2; die "config generation failed"
@@ -40,20 +40,20 @@ fi
 # The build proper, under the lock; its start is recorded to tell the time
 # spent waiting for the lock (another build) from the build itself.
 stampf=$obj/.build-start
-targets=bzImage
+targets=(bzImage)
 # the modular variant's modules go to $obj/mods, for modprobe -d in a guest
-[ "$variant" = modular ] && targets="bzImage modules"
+[ "$variant" = modular ] && targets=(bzImage modules)
 rm -f "$stampf"
 if ! flock "$KBUILD_LOCK" bash -c 'date +%s > "$0"; exec "$@"' "$stampf" \
-	make -C "$TREE" O="$obj" -j"$JOBS" CC="$KCC" $targets >>"$log" 2>&1; then
+	make -C "$TREE" O="$obj" -j"$JOBS" CC="$KCC" "${targets[@]}" >>"$log" 2>&1; then
 	grep -E 'error|Error' "$log" | head -40 >&2
-	die "kernel build failed ($variant); see ${log#$TOP/}"
+	die "kernel build failed ($variant); see ${log#"$TOP"/}"
 fi
 grep -E ': warning:' "$log" | sort -u | head -20 || true
 if [ "$variant" = modular ]; then
 	rm -rf "$obj/mods"
 	make -C "$TREE" O="$obj" INSTALL_MOD_PATH="$obj/mods" modules_install >>"$log" 2>&1 ||
-		die "modules_install failed; see ${log#$TOP/}"
+		die "modules_install failed; see ${log#"$TOP"/}"
 fi
 "$TOP/scripts/check-config.sh" "$obj/.config" "${frags[@]}"
 end=$(date +%s)
@@ -62,4 +62,4 @@ dirty=
 [ -z "$(git -C "$TREE" status --porcelain --untracked-files=no)" ] || dirty=-dirty
 echo "$(git -C "$TREE" rev-parse HEAD)$dirty" > "$obj/.built-head"
 bstart=$(cat "$stampf" 2>/dev/null || echo "$start")
-note "built $variant kernel: ${obj#$TOP/}/arch/x86/boot/bzImage in $((end-bstart)) s$([ $((bstart-start)) -gt 1 ] && echo " (config and build lock: $((bstart-start)) s before)") (HEAD $(git -C "$TREE" log -1 --format=%h))"
+note "built $variant kernel: ${obj#"$TOP"/}/arch/x86/boot/bzImage in $((end-bstart)) s$([ $((bstart-start)) -gt 1 ] && echo " (config and build lock: $((bstart-start)) s before)") (HEAD $(git -C "$TREE" log -1 --format=%h))"

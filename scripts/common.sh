@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared settings for the harness scripts (sourced, not executed).
 # Paths can be overridden from the environment (TREE=..., OBJ_BASE=...).
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

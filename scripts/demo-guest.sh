@@ -27,7 +27,9 @@ show_paths() {
 	for h in /sys/block/nvm-sub*; do
 		[ -d "$h/paths" ] || continue
 		echo -n "  $(basename "$h") paths:"
-		for p in $(ls "$h/paths"); do
+		for p in "$h"/paths/*; do
+			[ -e "$p" ] || continue
+			p=${p##*/}
 			c=$(basename "$(readlink -f "/sys/block/$p/device")")
 			echo -n " $p ($c, $(cat "/sys/class/nvme/$c/state"))"
 		done
@@ -41,8 +43,10 @@ path_ios() { awk '{print $1 + $5}' "/sys/block/$1/stat"; }
 # The QEMU device id of the controller whose path carries the head's I/O:
 # the harness puts ctrl0 behind the root port of bus 01, ctrl1 of bus 02.
 active_ctrl_id() {
-	local h=$1 p best= most=-1 a b addr
-	for p in $(ls "/sys/block/$h/paths" 2>/dev/null); do
+	local h=$1 p best="" most=-1 a b addr
+	for p in /sys/block/"$h"/paths/*; do
+		[ -e "$p" ] || continue
+		p=${p##*/}
 		a=$(path_ios "$p"); sleep 0.5; b=$(path_ios "$p")
 		[ $((b - a)) -gt "$most" ] && { most=$((b - a)); best=$p; }
 	done
@@ -58,7 +62,7 @@ lsblk -d -o NAME,SIZE,TYPE 2>/dev/null | grep -v '^loop'
 for s in /sys/class/nvme-subsystem/*; do
 	[ -e "$s" ] || continue
 	echo "$(basename "$s"): $(cat "$s/subsysnqn")"
-	echo "  entries: $(ls "$s" | grep -E '^(nvme|nvm-sub|ng)' | tr '\n' ' ')"
+	echo "  entries: $(cd "$s" && shopt -s nullglob && printf '%s ' nvme* nvm-sub* ng*)"
 	[ -f "$s/iopolicy" ] && echo "  iopolicy: $(cat "$s/iopolicy")"
 done
 echo

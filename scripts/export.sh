@@ -83,7 +83,9 @@ if [ -f "$PATCHES/series" ]; then
 else
 	echo "# patches applied by 'make tree' in this order (written by 'make export')" > "$newseries"
 fi
-(cd "$out" && ls [0-9][0-9][0-9][0-9]-*.patch 2>/dev/null | grep -v '^0000-cover-letter.patch$' || true) >> "$newseries"
+for p in "$out"/[0-9][0-9][0-9][0-9]-*.patch; do
+	case ${p##*/} in 0000-cover-letter.patch) ;; *) [ -e "$p" ] && echo "${p##*/}" ;; esac
+done >> "$newseries"
 if ! cmp -s "$newseries" "$PATCHES/series"; then
 	cp "$newseries" "$PATCHES/series"
 	echo "  wrote patches/series"

@@ -2,6 +2,7 @@
 # gates.sh [gate...]: quality gates on the committed series (base..HEAD of
 # $TREE), run in a git worktree of it (build/bisect/linux) so that the
 # working tree of build/linux is never touched.
+#   lint        shellcheck (.shellcheckrc) and pyflakes3 on the harness
 #   checkpatch  checkpatch.pl --strict on every patch of patches/series
 #   bisect      every commit builds (drivers/nvme/ block/), full vmlinux at HEAD
 #   sparse      no new sparse (C=2) / W=1 warnings in drivers/nvme/host/ and
@@ -19,7 +20,7 @@ WT=$WT_BASE/linux
 ALLOW=$PATCHES/checkpatch-allow
 DEBIAN_CONFIG=${DEBIAN_CONFIG:-/usr/src/linux-config-6.12/config.amd64_none_amd64.xz}
 gates=("$@")
-[ ${#gates[@]} -gt 0 ] || gates=(checkpatch bisect sparse mpath debian)
+[ ${#gates[@]} -gt 0 ] || gates=(lint checkpatch bisect sparse mpath debian)
 ccache_setup
 
 # show_errors <log>: the compiler's errors, else make's.
@@ -120,7 +121,7 @@ gate_bisect() {
 		tap_skip "gates:bisect" "no commits beyond base"
 		return
 	fi
-	local prev= changed last_ok=0
+	local prev="" changed last_ok=0
 	for c in $commits; do
 		i=$((i + 1))
 		local subj
@@ -207,7 +208,7 @@ sparse_run() {
 	done
 	wmake "$obj" C=2 W=1 "${targets[@]}" > "$log" 2>&1 || return 1
 	# ccache (CCACHE_BASEDIR) makes the paths relative to the object dir
-	local relwt=${WT#$BUILD/}
+	local relwt=${WT#"$BUILD"/}
 	{ grep -E '^[^ ]+:[0-9]+(:[0-9]+)?: (warning|error):' "$log" || true; } |
 		sed -E -e "s|^$WT/||" -e "s#^(\.\./)+$relwt/##" -e 's/:[0-9]+(:[0-9]+)?: /: /' |
 		sort -u > "$3"
@@ -295,6 +296,47 @@ gate_mpath() {
 	done
 }
 
+# lint_files <sh|py>: the harness's tracked shell or Python files (by
+# extension, or for shell by a "#!...sh" first line).
+lint_files() {
+	local f
+	git -C "$TOP" ls-files | while read -r f; do
+		case $f in patches/*|bench/results/*) continue ;; esac
+		case $1:$f in
+		py:*.py|sh:*.sh) echo "$f" ;;
+		sh:*.*) ;;
+		sh:*) head -n 1 "$TOP/$f" 2>/dev/null | grep -qE '^#!.*[/ ](ba)?sh$' && echo "$f" ;;
+		esac
+	done
+}
+
+# lint_one <name> <tool and options> -- <sh|py>: one TAP result.
+lint_one() {
+	local name=$1 kind out n files=()
+	shift
+	kind=${*: -1}
+	set -- "${@:1:$#-2}"
+	if ! command -v "$1" > /dev/null; then
+		tap_fail "gates:lint:$name" "$1 is not installed (make setup)"
+		return
+	fi
+	mapfile -t files < <(lint_files "$kind")
+	out=$(cd "$TOP" && "$@" "${files[@]}" 2>&1)
+	n=$(echo "$out" | grep -c .)
+	if [ "$n" = 0 ]; then
+		tap_ok "gates:lint:$name" "${#files[@]} files"
+	else
+		echo "$out" | head -20 | sed 's/^/#   /'
+		tap_fail "gates:lint:$name" "$n finding(s) in ${#files[@]} files"
+	fi
+}
+
+gate_lint() {
+	echo "# gate lint: shellcheck and pyflakes3 on the harness's scripts"
+	lint_one shellcheck shellcheck -f gcc -- sh
+	lint_one pyflakes pyflakes3 -- py
+}
+
 gate_debian() {
 	echo "# gate debian: drivers/nvme/host as modules under Debian's amd64 config"
 	local obj=$OBJ_BASE/debian log=$LOGS/gate-debian.log cfg
@@ -327,8 +369,8 @@ gate_debian() {
 		# Link the .ko files.  Without vmlinux every kernel symbol is
 		# "undefined": KBUILD_MODPOST_WARN turns that into warnings, and
 		# the ones defined in drivers/nvme/host itself are checked below.
-		wmake "$obj" -s KBUILD_MODPOST_WARN=1 \
-			$(sed 's/\.o$/.ko/' "$obj/drivers/nvme/host/modules.order")
+		mapfile -t ko_files < <(sed 's/\.o$/.ko/' "$obj/drivers/nvme/host/modules.order") &&
+		wmake "$obj" -s KBUILD_MODPOST_WARN=1 "${ko_files[@]}"
 	} > "$log" 2>&1
 	local rc=$?
 	rm -f "$cfg.new"
@@ -360,16 +402,23 @@ gate_debian() {
 }
 
 echo "TAP version 13"
-[ -d "$TREE/.git" ] || { tap_fail "gates" "no tree at $TREE"; tap_summary; exit; }
-need_wt=0
-for g in "${gates[@]}"; do [ "$g" != checkpatch ] && need_wt=1; done
+need_tree=0 need_wt=0
+for g in "${gates[@]}"; do
+	[ "$g" != lint ] && need_tree=1
+	[ "$g" != lint ] && [ "$g" != checkpatch ] && need_wt=1
+done
+if [ $need_tree = 1 ] && [ ! -d "$TREE/.git" ]; then
+	tap_fail "gates" "no tree at $TREE"
+	tap_summary
+	exit
+fi
 if [ $need_wt = 1 ] && ! setup_worktree; then
 	tap_fail "gates" "cannot create the worktree $WT"
 	tap_summary; exit
 fi
 for g in "${gates[@]}"; do
 	case $g in
-	checkpatch|bisect|sparse|mpath|debian) "gate_$g" ;;
+	lint|checkpatch|bisect|sparse|mpath|debian) "gate_$g" ;;
 	*) tap_fail "gates:$g" "unknown gate" ;;
 	esac
 done

@@ -47,8 +47,8 @@ hostname nvme-mpath-guest 2>/dev/null
 export NVME_MPATH_HOSTCTL=$TOP/scripts/hostctl
 export NVME_MPATH_SHARE=$SHARE
 
-cd /tmp
-[ -f $SHARE/cwd ] && cd "$(cat $SHARE/cwd)"
+cd /tmp || exit 1
+[ -f $SHARE/cwd ] && { cd "$(cat $SHARE/cwd)" || exit 1; }
 [ -f $SHARE/env ] && . $SHARE/env
 
 echo "nvme-mpath-guest: running command" > /dev/kmsg

@@ -12,7 +12,7 @@ log=$LOGS/$name.log
 echo "TAP version 13"
 echo "# kunit: suites ${glob:-(all built in)} in the $variant kernel"
 if ! grep -q '^CONFIG_KUNIT=y' "$obj/.config" 2>/dev/null; then
-	tap_skip "kunit" "CONFIG_KUNIT is not set in ${obj#$TOP/}/.config"
+	tap_skip "kunit" "CONFIG_KUNIT is not set in ${obj#"$TOP"/}/.config"
 	tap_summary; exit
 fi
 cmdline="kunit.enable=1${glob:+ kunit.filter_glob=$glob}"
@@ -74,6 +74,6 @@ while IFS=$'\t' read -r status suite detail; do
 	esac
 done < "$LOGS/$name.results"
 if [ $vmrc -ne 0 ]; then
-	tap_fail "kunit:guest" "the guest run failed (status $vmrc, see ${log#$TOP/})"
+	tap_fail "kunit:guest" "the guest run failed (status $vmrc, see ${log#"$TOP"/})"
 fi
 tap_summary

@@ -13,7 +13,9 @@ heads() {
 }
 for _ in $(seq 60); do [ "$(heads | wc -l)" -ge 2 ] && break; sleep 0.5; done
 for _ in $(seq 60); do
-	[ "$(ls /sys/block/*/paths/ 2>/dev/null | grep -c .)" -ge 4 ] && break
+	n=0
+	for p in /sys/block/*/paths/*; do [ -e "$p" ] && n=$((n + 1)); done
+	[ $n -ge 4 ] && break
 	sleep 0.5
 done
 h=$(heads | sort -V | head -1)
@@ -25,7 +27,7 @@ echo "$out" | sed 's/^/# /'
 check "one line per head, as sysfs has them" \
 	test "$(echo "$out" | grep -cE '^[^ ].* nsid [0-9]+ ')" = "$(heads | wc -l)"
 block=$(echo "$out" | awk -v h="$h" '$1 == h { p = 1; print; next } /^[^ ]/ { p = 0 } p')
-paths=$(ls "/sys/block/$h/paths" | sort)
+paths=$(for p in /sys/block/"$h"/paths/*; do echo "${p##*/}"; done | sort)
 check "$h: a line per path, each live and usable" \
 	test "$(echo "$block" | grep -E '^  [|`]-' | grep -c ' live optimized usable ')" = \
 	"$(echo "$paths" | grep -c .)"

@@ -41,6 +41,8 @@ nvmet_link "$NQN" 1 && nvmet_link "$NQN" 2 ||
 	ktap_exit_fail_msg "nvmet setup failed"
 
 # connect_head <secs>: two controllers, one head waiting <secs> for a path
+h=""
+# connect_head <delayed_removal_secs>: connect both ports, set h to the head
 connect_head() {
 	echo "$1" > /sys/module/nvme_core/parameters/delayed_removal_secs
 	nvmf_connect_tcp "$NQN" 127.0.0.1 4420 > /dev/null &&
@@ -126,7 +128,8 @@ expect "nvme_tcp unloads while the fence holds a write, the write fails (EIO)" \
 	   grep -q 'Input/output error' "$TMP/w1.err"; echo $?)"
 net_restore
 rmmod nvme_fabrics && rmmod nvme_core
+rc=$?
 expect "nvme_core unloads after: nothing kept a reference" \
-	"$([ $? = 0 ] && [ ! -d /sys/module/nvme_core ]; echo $?)"
+	"$([ $rc = 0 ] && [ ! -d /sys/module/nvme_core ]; echo $?)"
 nvmet_teardown "$NQN"
 ktap_finished

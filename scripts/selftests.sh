@@ -115,7 +115,7 @@ print_done() {
 }
 
 # SKIP_T may span lines: one space between names
-skip_t=" $(echo ${SKIP_T:-}) "
+skip_t=" $(echo "${SKIP_T:-}" | xargs) "
 selected=()
 for t in $tests; do
 	if [ -n "$only" ] && [ "$t" != "$only" ] && [ "${t%.*}" != "$only" ]; then
@@ -123,7 +123,7 @@ for t in $tests; do
 	fi
 	case $skip_t in *" ${t%.*} "*) continue ;; esac
 	if [ -n "${ONLY_T:-}" ]; then
-		case " $(echo $ONLY_T) " in *" ${t%.*} "*) ;; *) continue ;; esac
+		case " $(echo "$ONLY_T" | xargs) " in *" ${t%.*} "*) ;; *) continue ;; esac
 	fi
 	selected+=("$t")
 done
@@ -139,6 +139,6 @@ done
 wait
 print_done
 if [ ${#selected[@]} = 0 ]; then
-	tap_fail "nvme-mpath:$only" "no such test (have: $(echo $tests))"
+	tap_fail "nvme-mpath:$only" "no such test (have: $(echo "$tests" | xargs))"
 fi
 tap_summary

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # TAP helpers (sourced).  Each result line goes to stdout and, when
 # TAP_RESULTS is set (make check), is appended to that file as
 #   <ok|fail|skip>\t<name>\t<reason>

@@ -61,7 +61,7 @@ tar_version() {
 create_base() {
 	local dest=$1
 	[ -f "$TARBALL" ] || die "$TARBALL missing (make setup)"
-	note "extracting $(basename "$TARBALL") into ${dest#$TOP/}"
+	note "extracting $(basename "$TARBALL") into ${dest#"$TOP"/}"
 	rm -rf "$dest"
 	mkdir -p "$dest"
 	tar -xf "$TARBALL" -C "$dest" --strip-components=1
@@ -121,12 +121,12 @@ if [ ! -e "$TREE" ]; then
 	create_base "$TREE"
 	apply_patches 0
 	write_stamp
-	note "tree ready: ${TREE#$TOP/} at $(git -C "$TREE" log -1 --format='%h %s')"
+	note "tree ready: ${TREE#"$TOP"/} at $(git -C "$TREE" log -1 --format='%h %s')"
 	exit 0
 fi
 
 if [ ! -d "$TREE/.git" ] || ! git -C "$TREE" rev-parse -q --verify base >/dev/null; then
-	[ "$FORCE" = 1 ] || die "${TREE#$TOP/} exists but is not a git tree with tag 'base'; FORCE=1 recreates it"
+	[ "$FORCE" = 1 ] || die "${TREE#"$TOP"/} exists but is not a git tree with tag 'base'; FORCE=1 recreates it"
 	create_base "$TREE"
 	apply_patches 0
 	write_stamp
@@ -134,7 +134,7 @@ if [ ! -d "$TREE/.git" ] || ! git -C "$TREE" rev-parse -q --verify base >/dev/nu
 fi
 
 if [ -d "$TREE/.git/rebase-apply" ] || [ -d "$TREE/.git/rebase-merge" ]; then
-	[ "$FORCE" = 1 ] || die "a git am/rebase is in progress in ${TREE#$TOP/}; finish or abort it (or FORCE=1)"
+	[ "$FORCE" = 1 ] || die "a git am/rebase is in progress in ${TREE#"$TOP"/}; finish or abort it (or FORCE=1)"
 	git -C "$TREE" am --abort >/dev/null 2>&1 || git -C "$TREE" rebase --abort >/dev/null 2>&1 || true
 fi
 
@@ -146,13 +146,13 @@ fi
 
 head=$(git -C "$TREE" rev-parse HEAD)
 hash=$(patches_hash)
-stamp_hash= stamp_head=
+stamp_hash="" stamp_head=""
 [ -f "$STAMP" ] && read -r stamp_hash stamp_head < "$STAMP"
 
 dirty=$(git -C "$TREE" status --porcelain --untracked-files=no | head -5)
 
 if [ "$FORCE" = 1 ]; then
-	note "FORCE=1: resetting ${TREE#$TOP/} to patches/"
+	note "FORCE=1: resetting ${TREE#"$TOP"/} to patches/"
 	if [ $base_ok = 1 ]; then
 		git -C "$TREE" checkout -q -f main 2>/dev/null || git -C "$TREE" checkout -q -f -B main
 		git -C "$TREE" reset -q --hard base
@@ -166,10 +166,10 @@ fi
 
 if [ -n "$dirty" ]; then
 	if [ $AUTO = 1 ]; then
-		note "note: ${TREE#$TOP/} has uncommitted changes: using it as it is"
+		note "note: ${TREE#"$TOP"/} has uncommitted changes: using it as it is"
 		exit 0
 	fi
-	die "${TREE#$TOP/} has uncommitted changes; commit them (then make export) or FORCE=1:
+	die "${TREE#"$TOP"/} has uncommitted changes; commit them (then make export) or FORCE=1:
 $dirty"
 fi
 
@@ -193,7 +193,7 @@ if [ $base_ok = 1 ] && [ $prefix = 1 ]; then
 	if [ ${#tids[@]} -eq ${#pids[@]} ]; then
 		echo "tree in sync with patches/: $(git -C "$TREE" log -1 --format='%h %s')"
 	else
-		note "applying $(( ${#pids[@]} - ${#tids[@]} )) new patch(es) on top of ${TREE#$TOP/}"
+		note "applying $(( ${#pids[@]} - ${#tids[@]} )) new patch(es) on top of ${TREE#"$TOP"/}"
 		apply_patches ${#tids[@]}
 	fi
 	write_stamp
@@ -204,13 +204,13 @@ fi
 # but what an earlier run of this script made.
 if [ "$head" != "$stamp_head" ]; then
 	if [ $AUTO = 1 ]; then
-		note "note: ${TREE#$TOP/} has commits not in patches/ (make export writes them): using it as it is"
+		note "note: ${TREE#"$TOP"/} has commits not in patches/ (make export writes them): using it as it is"
 		exit 0
 	fi
-	die "${TREE#$TOP/} has commits that are not in patches/ (HEAD $(git -C "$TREE" log -1 --format='%h %s')).
+	die "${TREE#"$TOP"/} has commits that are not in patches/ (HEAD $(git -C "$TREE" log -1 --format='%h %s')).
 Run 'make export' to write them to patches/, or FORCE=1 make tree to discard them."
 fi
-note "patches/ changed since ${TREE#$TOP/} was made: recreating it"
+note "patches/ changed since ${TREE#"$TOP"/} was made: recreating it"
 if [ $base_ok = 1 ]; then
 	git -C "$TREE" checkout -q -f main 2>/dev/null || true
 	git -C "$TREE" reset -q --hard base

@@ -479,7 +479,7 @@ def main():
             if out_copy:
                 out_copy.close()
         elapsed = time.time() - start
-        con.write(f"\n# ---- command output ----\n")
+        con.write("\n# ---- command output ----\n")
         with open(out_path, errors="replace") as f:
             con.write(f.read())
 
