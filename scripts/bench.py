@@ -233,17 +233,53 @@ def run_boot(name, variant, topo, cmdline, mem, args, timeout, outdir):
     return recs
 
 
+def config_symbols(path):
+    """CONFIG_* symbol -> value of a .config ("n" for "is not set")."""
+    syms = {}
+    with open(path, errors="replace") as f:
+        for line in f:
+            m = re.match(r"(CONFIG_\w+)=(.*)", line)
+            if m:
+                syms[m.group(1)] = m.group(2)
+                continue
+            m = re.match(r"# (CONFIG_\w+) is not set", line)
+            if m:
+                syms[m.group(1)] = "n"
+    return syms
+
+
+def config_diff(ref, cfg):
+    """Lines "-SYM old", "+SYM new", "SYM old -> new" from ref to cfg."""
+    a, b = config_symbols(ref), config_symbols(cfg)
+    out = [f"-{k} {a[k]}" for k in sorted(a.keys() - b.keys())]
+    out += [f"+{k} {b[k]}" for k in sorted(b.keys() - a.keys())]
+    out += [f" {k} {a[k]} -> {b[k]}" for k in sorted(a.keys() & b.keys()) if a[k] != b[k]]
+    return out
+
+
 def kernel_configs(outdir, stem):
+    """Record each kernel's .config as its sha256 and its difference from
+    the test kernel's (the full config configs/test.config gives): a few
+    lines, not a 3,000-line copy per kernel per run."""
     info = {}
+    ref = os.path.join(BUILD, "obj", "test", ".config")
+    dst = f"{stem}.config.diff"
+    repo = subprocess.run(["git", "-C", TOP, "rev-parse", "--short", "HEAD"],
+                          capture_output=True, text=True).stdout.strip()
+    lines = [f"# kernel configs of this run, as differences from {ref[len(TOP) + 1:]}",
+             f"# (the full config configs/test.config gives; repository at {repo})"]
     for v, label in KERNELS.items():
         cfg = os.path.join(BUILD, "obj", v, ".config")
         if not os.path.exists(cfg):
             continue
         data = open(cfg, "rb").read()
-        dst = f"{stem}.config-{label}"
-        with open(os.path.join(outdir, dst), "wb") as f:
-            f.write(data)
-        info[label] = dict(file=dst, sha256=hashlib.sha256(data).hexdigest()[:16])
+        sha = hashlib.sha256(data).hexdigest()[:16]
+        diff = config_diff(ref, cfg)
+        lines.append(f"[{label}] sha256 {sha}: {len(diff)} difference(s)")
+        lines += diff
+        info[label] = dict(file=dst, sha256=sha)
+    with open(os.path.join(outdir, dst), "w") as f:
+        f.write("\n".join(lines) + "\n")
     return info
 
 
@@ -375,8 +411,9 @@ def report(recs, meta, outdir, stem):
       f"(reads return zeroes, writes are dropped): what is measured is the host-side "
       f"software path, magnified by emulation.\n")
     w("Kernels: both built from `configs/test.config` "
-      + ", ".join(f"{k} `.config` sha256 {v['sha256']} ({v['file']})"
-                  for k, v in meta["configs"].items()) + ".\n")
+      + ", ".join(f"{k} `.config` sha256 {v['sha256']}" for k, v in meta["configs"].items())
+      + (f"; their differences in {next(iter(meta['configs'].values()))['file']}"
+         if meta["configs"] else "") + ".\n")
     errs = [r for r in recs if r["kind"].endswith("error")]
     if errs:
         w("**Parts that failed:**\n")
