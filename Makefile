@@ -15,7 +15,7 @@ export VARIANT TOPO BACKING TIMEOUT T S FORCE TREE QUICK
 unexport CMD
 CMD_QUOTED = '$(subst ','\'',$(value CMD))'
 
-SCRIPTS := scripts
+HOST := harness/host
 
 .PHONY: help setup tree export kernel vm selftests kunit gates lint check demo bench \
 	udev-test udev-install blktests soak
@@ -30,8 +30,8 @@ help:
 	@echo "make kunit        run KUnit suites in a guest (S=<suite glob>)"
 	@echo "make gates        lint, checkpatch, per-patch build, sparse, MULTIPATH=y/n, Debian modules"
 	@echo "make lint         shellcheck and pyflakes3 on the harness (a gate of make gates)"
-	@echo "make udev-test    udev/61-nvme-mpath.rules with systemd-udevd in a guest, both naming modes"
-	@echo "make udev-install install udev/61-nvme-mpath.rules into \$$(DESTDIR)/etc/udev/rules.d"
+	@echo "make udev-test    tools/61-nvme-mpath.rules with systemd-udevd in a guest, both naming modes"
+	@echo "make udev-install install tools/61-nvme-mpath.rules into \$$(DESTDIR)/etc/udev/rules.d"
 	@echo "make blktests     upstream blktests nvme group (loop, tcp): ours vs the base, a table"
 	@echo "make check        all of the above but blktests, TAP output and a summary line"
 	@echo "make demo         multipath failover demo with fio and hot-unplug"
@@ -42,60 +42,60 @@ help:
 	@echo "                  report in bench/results/; VARIANT=base for selftests on the base"
 
 setup:
-	@$(SCRIPTS)/setup.sh
+	@$(HOST)/setup.sh
 
 tree:
-	@$(SCRIPTS)/tree.sh
+	@$(HOST)/tree.sh
 
 export:
-	@$(SCRIPTS)/export.sh
+	@$(HOST)/export.sh
 
 kernel:
-	@$(SCRIPTS)/tree.sh --auto
-	@$(SCRIPTS)/build-kernel.sh $(VARIANT)
+	@$(HOST)/tree.sh --auto
+	@$(HOST)/build-kernel.sh $(VARIANT)
 
 vm: kernel
-	@$(SCRIPTS)/vm.py --variant "$$VARIANT" --topo "$$TOPO" --backing "$$BACKING" \
+	@$(HOST)/vm.py --variant "$$VARIANT" --topo "$$TOPO" --backing "$$BACKING" \
 		--timeout "$$TIMEOUT" --name vm -- $(CMD_QUOTED)
 
 selftests: kernel
-	@$(SCRIPTS)/selftests.sh
+	@$(HOST)/selftests.sh
 
 kunit: kernel
-	@$(SCRIPTS)/kunit.sh
+	@$(HOST)/kunit.sh
 
 gates:
-	@$(SCRIPTS)/tree.sh --auto
-	@$(SCRIPTS)/gates.sh
+	@$(HOST)/tree.sh --auto
+	@$(HOST)/gates.sh
 
 lint:
-	@$(SCRIPTS)/gates.sh lint
+	@$(HOST)/gates.sh lint
 
 demo:
-	@$(SCRIPTS)/setup.sh
-	@$(SCRIPTS)/tree.sh --auto
-	@$(SCRIPTS)/build-kernel.sh $(VARIANT)
-	@$(SCRIPTS)/demo.sh
+	@$(HOST)/setup.sh
+	@$(HOST)/tree.sh --auto
+	@$(HOST)/build-kernel.sh $(VARIANT)
+	@$(HOST)/demo.sh
 
 udev-test: kernel
-	@$(SCRIPTS)/udev-test.sh
+	@$(HOST)/udev-test.sh
 
 udev-install:
-	install -D -m 0644 udev/61-nvme-mpath.rules $(DESTDIR)/etc/udev/rules.d/61-nvme-mpath.rules
+	install -D -m 0644 tools/61-nvme-mpath.rules $(DESTDIR)/etc/udev/rules.d/61-nvme-mpath.rules
 	@[ -n "$(DESTDIR)" ] || ! command -v udevadm >/dev/null || udevadm control --reload
 
 blktests:
-	@$(SCRIPTS)/setup.sh
-	@$(SCRIPTS)/blktests.sh
+	@$(HOST)/setup.sh
+	@$(HOST)/blktests.sh
 
 bench:
-	@$(SCRIPTS)/setup.sh
-	@$(SCRIPTS)/bench.py
+	@$(HOST)/setup.sh
+	@bench/bench.py
 
 # The debug kernel unless VARIANT is given: lockdep, KASAN and kmemleak
 # reports are what a soak is for.  Uses the kernel already built.
 soak:
-	@SOAK_VARIANT=$(if $(filter file,$(origin VARIANT)),debug,$(VARIANT)) $(SCRIPTS)/soak.sh
+	@SOAK_VARIANT=$(if $(filter file,$(origin VARIANT)),debug,$(VARIANT)) $(HOST)/soak.sh
 
 check:
-	@$(SCRIPTS)/check.sh
+	@$(HOST)/check.sh

@@ -1,9 +1,9 @@
 #!/bin/bash
-# PID 1 of the test guest (see scripts/vm.py).  The root filesystem is the
+# PID 1 of the test guest (see harness/host/vm.py).  The root filesystem is the
 # host's, read-only over 9p; the run's share is mounted at /mnt/host.
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export HOME=/root TERM=dumb LANG=C.UTF-8
-TOP=$(cd "$(dirname "$0")/.." && pwd)
+TOP=$(cd "$(dirname "$0")/../.." && pwd)
 export NVME_MPATH_TOP=$TOP
 SHARE=/mnt/host
 
@@ -44,8 +44,12 @@ mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 hostshare $SHARE
 ip link set lo up 2>/dev/null
 hostname nvme-mpath-guest 2>/dev/null
 [ -f $SHARE/time ] && date -s @"$(cat $SHARE/time)" >/dev/null 2>&1
-export NVME_MPATH_HOSTCTL=$TOP/scripts/hostctl
+export NVME_MPATH_HOSTCTL=$TOP/harness/guest/hostctl
 export NVME_MPATH_SHARE=$SHARE
+# published by the launcher: controller ids and slots, the kernel-report rule
+export NVME_MPATH_TOPOLOGY=$SHARE/topology
+export NVME_MPATH_KERNEL_REPORTS=$SHARE/kernel-reports
+# NVME_MPATH_LIB, the guest library (the selftests' lib.sh), comes in env
 
 cd /tmp || exit 1
 [ -f $SHARE/cwd ] && { cd "$(cat $SHARE/cwd)" || exit 1; }

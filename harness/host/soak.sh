@@ -1,5 +1,5 @@
 #!/bin/bash
-# soak.sh: the flapping soak.  One pcie-dual guest (scripts/soak-guest.sh):
+# soak.sh: the flapping soak.  One pcie-dual guest (harness/guest/soak-guest.sh):
 # fio write+verify on every head (two PCIe heads, one NVMe/TCP head) while a
 # seeded random schedule unplugs, resets, rescans controllers, cuts TCP
 # ports, changes ANA states and injects path errors, one at a time and never
@@ -48,23 +48,6 @@ timeout_for() {
 	echo $((300 + secs + 300 * f + cycles * 5 * f + 300 * f))
 }
 
-# guest_results: the guest's KTAP result lines as this script's TAP lines
-guest_results() {
-	local line desc n=0
-	while IFS= read -r line; do
-		n=$((n + 1))
-		desc=${line#*ok [0-9]* }
-		case $line in
-		*"# SKIP"*)
-			# ktap_test_skip has no reason field: "what: why # SKIP"
-			desc=${desc%% # SKIP*}
-			tap_skip "soak: ${desc%%: *}" "${desc#*: }" ;;
-		"not ok "*) tap_fail "soak: $desc" ;;
-		*) tap_ok "soak: $desc" ;;
-		esac
-	done < <(grep -E '^(not )?ok [0-9]+ ' "$out")
-	[ $n -gt 0 ]
-}
 
 # report_section <title>: one "## <title>" section of the report
 report_section() {
@@ -79,18 +62,18 @@ wait_kernel || die "no kernel at $kernel (make kernel VARIANT=$variant)"
 start=$(date +%s)
 hc_tmo=90
 [ "$variant" = debug ] && hc_tmo=300
-"$TOP/scripts/vm.py" --variant "$variant" --topo pcie-dual --name soak \
+"$TOP/harness/host/vm.py" --variant "$variant" --topo pcie-dual --name soak \
 	--timeout "$(timeout_for)" --output "$out" \
 	--env SOAK_SEED="$seed" --env SOAK_SECS="$secs" --env SOAK_CYCLES="$cycles" \
-	--env SOAK_LIB="$lib" --env HOSTCTL_TIMEOUT="$hc_tmo" \
-	-- "$TOP/scripts/soak-guest.sh" | sed -u 's/^/# /'
+	--env HOSTCTL_TIMEOUT="$hc_tmo" \
+	-- "$TOP/harness/guest/soak-guest.sh" | sed -u 's/^/# /'
 rc=${PIPESTATUS[0]}
 took=$(($(date +%s) - start))
 
 # The results go to a file too: the report quotes them.
 tap_file=$out_dir/tap.txt
 {
-	guest_results ||
+	tap_guest_each "soak:" "$out" ||
 		tap_fail "soak: guest results" "none (guest status $rc, see build/logs/soak.log)"
 	problems=$LOGS/soak.problems
 	case $rc in

@@ -1,7 +1,7 @@
 # shellcheck shell=bash
 # Shared settings for the harness scripts (sourced, not executed).
 # Paths can be overridden from the environment (TREE=..., OBJ_BASE=...).
-TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BUILD=${BUILD:-$TOP/build}
 TREE=${TREE:-$BUILD/linux}
 case $TREE in /*) ;; *) TREE=$TOP/$TREE ;; esac

@@ -1,6 +1,6 @@
 #!/bin/bash
-# udev-test.sh: the persistent-name test of udev/61-nvme-mpath.rules
-# (scripts/udev-guest.sh) in a guest with Debian's systemd-udevd, once per
+# udev-test.sh: the persistent-name test of tools/61-nvme-mpath.rules
+# (harness/guest/udev-guest.sh) in a guest with Debian's systemd-udevd, once per
 # naming mode (UDEV_MODES, default "nvm-sub nvme"); VARIANT=base runs it on
 # the unmodified 6.12 kernel (its nvmeXnY heads, untouched by our rules).
 set -o pipefail
@@ -13,11 +13,7 @@ echo "TAP version 13"
 for m in $modes; do
 	cmdline=
 	[ "$m" = 6.12 ] || cmdline=nvme_core.multipath_names=$m
-	name=udev-$m
-	out=$LOGS/$name.out
-	"$TOP/scripts/vm.py" --variant "$variant" --topo pcie-dual --cmdline "$cmdline" \
-		--name "$name" --quiet --output "$out" --timeout 240 \
-		-- "bash $TOP/scripts/udev-guest.sh"
-	tap_guest "udev[$m]" "$out" $?
+	guest_test "udev[$m]" "udev-$m" --variant "$variant" --topo pcie-dual \
+		--cmdline "$cmdline" --timeout 240 -- "bash $TOP/harness/guest/udev-guest.sh"
 done
 tap_summary

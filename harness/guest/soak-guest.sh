@@ -1,5 +1,5 @@
 #!/bin/bash
-# soak-guest.sh: guest side of the flapping soak (scripts/soak.sh boots it
+# soak-guest.sh: guest side of the flapping soak (harness/host/soak.sh boots it
 # in one pcie-dual guest).
 #
 # Heads: the two shared namespaces of the QEMU PCIe subsystem (ctrl0 and
@@ -18,18 +18,18 @@
 # Then SOAK_CYCLES connect/disconnect cycles of the TCP subsystem, and a
 # kmemleak scan where the kernel has kmemleak.
 #
-# Output: KTAP results (scripts/soak.sh turns them into its TAP lines) and
+# Output: KTAP results (harness/host/soak.sh turns them into its TAP lines) and
 # the report (markdown between "# ==== report.md" markers).
 set -o pipefail
 
-SEED=${SOAK_SEED:?set by scripts/soak.sh}
+SEED=${SOAK_SEED:?set by harness/host/soak.sh}
 SECS=${SOAK_SECS:-600}
 CYCLES=${SOAK_CYCLES:-100}
 RECOVER_TMO=${SOAK_RECOVER_TMO:-180}	# an event must be undone within this
 IOPOLICY=${SOAK_IOPOLICY:-round-robin}	# both paths busy: every event hits I/O
 STALL_MIN_US=300000			# shorter gaps are sampling noise
 # shellcheck source=/dev/null
-. "${SOAK_LIB:?path of the nvme-mpath selftests lib.sh}" || exit 1
+. "${NVME_MPATH_LIB:?path of the nvme-mpath selftests lib.sh}" || exit 1
 
 W=$TMP/soak			# lib.sh's scratch dir in the guest's tmpfs
 mkdir -p "$W"
@@ -309,29 +309,22 @@ ev_ana() {
 }
 
 FAULT_TIMES=1000000
-FAULT_DIRS=()
-fault_off() { echo 0 > "$1/probability"; echo 0 > "$1/times"; }
-fault_all_off() {
-	local f
-	for f in "${FAULT_DIRS[@]}"; do fault_off "$f" 2>/dev/null; done
-}
+FAULT_PATHS=()
+fault_all_off() { fault_inject_off "${FAULT_PATHS[@]}"; }
 ev_fault() {
-	local p F status prob left
+	local p status prob left
 	p=$(path_of "$EV_TARGET") || { EV_NOTE="no path for $EV_TARGET"; return 1; }
-	F=/sys/kernel/debug/$p/fault_inject
 	EV_NOTE=$p
-	[ -d "$F" ] || { EV_NOTE+=" has no fault_inject"; return 1; }
-	FAULT_DIRS+=("$F")
+	have_fault_inject "$p" || { EV_NOTE+=" has no fault_inject"; return 1; }
+	FAULT_PATHS+=("$p")
 	status=${EV_ARG#status=}; status=${status%%,*}
 	prob=${EV_ARG##*probability=}
 	# dont_retry 0: a path error must fail over, not reach fio
-	echo 0 > "$F/probability" && echo "$status" > "$F/status" &&
-	echo 0 > "$F/dont_retry" && echo 0 > "$F/verbose" &&
-	echo $FAULT_TIMES > "$F/times" && echo "$prob" > "$F/probability" ||
-		{ fault_off "$F"; EV_NOTE+=" cannot set up injection"; return 1; }
+	fault_inject "$p" "$status" "$FAULT_TIMES" 0 0 "$prob" ||
+		{ fault_inject_off "$p"; EV_NOTE+=" cannot set up injection"; return 1; }
 	sleep "$EV_HOLD"
-	left=$(cat "$F/times")
-	fault_off "$F"
+	left=$(fault_inject_left "$p")
+	fault_inject_off "$p"
 	EV_NOTE+=" injected $((FAULT_TIMES - left))"
 }
 
@@ -449,9 +442,6 @@ cycle_once() { # cycle_once: disconnect the TCP subsystem, connect it again
 		{ msg "after connect: head ${HT:-none}, $(ctrls_of_subsys "$NQN" | tr '\n' ' ')"; return 1; }
 }
 
-KREPORT_RE='WARNING:|BUG:|kernel BUG at|Oops|general protection fault|Kernel panic|UBSAN:|'
-KREPORT_RE+='unreferenced object|suspected memory leak|blocked for more than [0-9]+ seconds|'
-KREPORT_RE+='detected stalls? on CPU|self-detected stall|soft lockup|hard LOCKUP'
 
 # report <fio summary file>: the markdown report (python: stall attribution)
 write_report() {
@@ -652,7 +642,7 @@ fi
 sleep 1
 kill "$DMESG_PID" 2>/dev/null
 DMESG_PID=
-kreports=$(grep -E "$KREPORT_RE" "$W/dmesg.txt")
+kreports=$(kernel_reports < "$W/dmesg.txt")
 head_ioerr=$(grep -cE "I/O error, dev ($H1|$H2|$HT)[ ,]" "$W/dmesg.txt")
 
 expect "$ok_cycles/$CYCLES connect/disconnect cycles of the TCP subsystem" \

@@ -24,17 +24,24 @@ import tempfile
 import threading
 import time
 
-TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.environ.get("BUILD", os.path.join(TOP, "build"))
 LOGS = os.environ.get("LOGS", os.path.join(BUILD, "logs"))
 
 GIB = 1 << 30
 
-# Kernel console lines (with a printk timestamp) that fail a run.
+# Kernel console lines (with a printk timestamp) that fail a run: the one
+# kernel-report rule of the harness.  The guest gets it too (the share's
+# kernel-reports file, NVME_MPATH_KERNEL_REPORTS), for the tests that look
+# for reports in their own part of the log.  POSIX ERE only: grep -E in
+# the guest reads the same patterns as Python here.
 BAD_PATTERNS = [
     r"WARNING:",
     r"BUG:",
+    r"kernel BUG at",
     r"Oops",
+    r"UBSAN:",
+    r"refcount_t:",
     r"general protection fault",
     r"Kernel panic",
     r"possible circular locking",
@@ -46,6 +53,11 @@ BAD_PATTERNS = [
     r"unreferenced object",
     r"hung_task",
     r"blocked for more than",
+    r"suspected memory leak",
+    r"detected stalls? on CPU",
+    r"self-detected stall",
+    r"soft lockup",
+    r"hard LOCKUP",
 ]
 # Benign lines that match the above.
 BENIGN_PATTERNS = [
@@ -57,7 +69,7 @@ BENIGN_PATTERNS = [
     r"RCU lockdep checking is enabled",
     # a frame of a call trace (one an injected fault prints, say): the
     # report it belongs to, if any, has a header line of its own
-    r"^\[\s*\d+\.\d+\]\s+(\? )?[\w.]+\+0x[0-9a-f]+/0x[0-9a-f]+",
+    r"^\[ *[0-9]+\.[0-9]+\] +(\? )?[A-Za-z0-9_.]+\+0x[0-9a-f]+/0x[0-9a-f]+",
 ]
 TS_RE = re.compile(r"^\[\s*\d+\.\d+\]")
 BAD_RE = re.compile("|".join(BAD_PATTERNS))
@@ -214,6 +226,18 @@ def build_topology(topo, backing, tmp):
     if topo in ("pcie-dual", "pcie-dual+single"):
         ctrl("ctrl9", "rp9", "mpath0serial", "subsys0", plugged=False, mdts=5)
     return args, ctrls, unplugged
+
+
+def write_topology(path, topo, ctrls, unplugged):
+    """Publish the topology to the guest (NVME_MPATH_TOPOLOGY): a line
+    "topology <name>", then "<ctrl id> <PCIe slot> <plugged|unplugged>"
+    per controller, so that the guest maps a controller to the id hostctl
+    takes by its slot, without guessing."""
+    with open(path, "w") as f:
+        f.write(f"topology {topo}\n")
+        for cid, d in sorted(ctrls.items()):
+            slot = d["bus"][len("rp"):]
+            f.write(f"{cid} {slot} {'unplugged' if cid in unplugged else 'plugged'}\n")
 
 
 class Controller:
@@ -385,6 +409,10 @@ def main():
     with open(os.path.join(share, "cmd.sh"), "w") as f:
         f.write(command + "\n")
     with open(os.path.join(share, "env"), "w") as f:
+        # the one guest library: the selftests' lib.sh of the tree
+        tree = os.environ.get("TREE", os.path.join(BUILD, "linux"))
+        lib = os.path.join(os.path.abspath(tree), "tools/testing/selftests/nvme-mpath/lib.sh")
+        f.write(f"export NVME_MPATH_LIB={shlex.quote(lib)}\n")
         for kv in opts.env:
             k, _, v = kv.partition("=")
             f.write(f"export {k}={shlex.quote(v)}\n")
@@ -393,12 +421,16 @@ def main():
             f.write(opts.cwd + "\n")
     with open(os.path.join(share, "time"), "w") as f:
         f.write(f"{int(time.time())}\n")
+    # the kernel-report rule: the pattern of a report, then of benign lines
+    with open(os.path.join(share, "kernel-reports"), "w") as f:
+        f.write("|".join(BAD_PATTERNS) + "\n" + "|".join(BENIGN_PATTERNS) + "\n")
     out_path = os.path.join(share, "output")
     open(out_path, "w").close()
 
     qmp_sock = os.path.join(tmp, "qmp.sock")
     topo_args, ctrls, unplugged = build_topology(opts.topo, opts.backing, tmp)
-    init = os.path.join(TOP, "scripts", "guest-init.sh")
+    write_topology(os.path.join(share, "topology"), opts.topo, ctrls, unplugged)
+    init = os.path.join(TOP, "harness", "guest", "guest-init.sh")
     append = ("console=ttyS0 root=hostroot rootfstype=9p "
               "rootflags=trans=virtio,version=9p2000.L,msize=262144,cache=loose ro "
               f"init={init} panic=-1 oops=panic " + opts.cmdline).strip()

@@ -23,11 +23,11 @@ fi
 [ -z "$kernels_run" ] || { rm -rf "$out/src" && mkdir -p "$out" && cp -a "$srcdir" "$out/src"; }
 [ -z "$kernels_run" ] || make -s -C "$out/src" > "$out/make.log" 2>&1 || echo "==> note: building blktests' helpers failed (see $out/make.log)"
 
-[ -z "$kernels_run" ] || "$TOP/scripts/tree.sh" --auto || exit 1
+[ -z "$kernels_run" ] || "$TOP/harness/host/tree.sh" --auto || exit 1
 for k in $kernels_run; do
 	v="test"
 	[ "$k" = base ] && v=base
-	"$TOP/scripts/build-kernel.sh" "$v" || exit 1
+	"$TOP/harness/host/build-kernel.sh" "$v" || exit 1
 done
 
 for k in $kernels_run; do
@@ -36,11 +36,11 @@ for k in $kernels_run; do
 	obj=$OBJ_BASE/$v
 	echo "==> blktests on $k ($v kernel${cmdline:+, $cmdline}): log build/logs/blktests-$k.log"
 	t0=$(date +%s)
-	"$TOP/scripts/vm.py" --variant "$v" --topo none --cmdline "$cmdline" --mem 3072 \
+	"$TOP/harness/host/vm.py" --variant "$v" --topo none --cmdline "$cmdline" --mem 3072 \
 		--name "blktests-$k" --quiet --output "$out/$k.out" --allow-warnings \
 		--timeout "${BLKTESTS_TIMEOUT:-3000}" \
 		--env "BLKTESTS_TESTS=${BLKTESTS_TESTS:-nvme}" \
-		-- "bash $TOP/scripts/blktests-guest.sh $out/src $obj/.config $obj"
+		-- "bash $TOP/harness/guest/blktests-guest.sh $out/src $obj/.config $obj"
 	echo "==> $k: guest status $?, $(( $(date +%s) - t0 )) s"
 	grep '^blktests-result' "$out/$k.out" | cut -f2- > "$out/$k.tsv"
 done

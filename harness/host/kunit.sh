@@ -16,7 +16,7 @@ if ! grep -q '^CONFIG_KUNIT=y' "$obj/.config" 2>/dev/null; then
 	tap_summary; exit
 fi
 cmdline="kunit.enable=1${glob:+ kunit.filter_glob=$glob}"
-"$TOP/scripts/vm.py" --variant "$variant" --topo none --name "$name" --quiet \
+"$TOP/harness/host/vm.py" --variant "$variant" --topo none --name "$name" --quiet \
 	--timeout "${KUNIT_TIMEOUT:-600}" --cmdline "$cmdline" -- true
 vmrc=$?
 json=$LOGS/$name.json

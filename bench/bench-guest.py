@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Guest side of `make bench` (see scripts/bench.py): runs in a guest booted
-by scripts/vm.py and prints one "@BENCH <json>" line per measurement.
+"""Guest side of `make bench` (see bench/bench.py): runs in a guest booted
+by harness/host/vm.py and prints one "@BENCH <json>" line per measurement.
 
   bench-guest.py iops  --cases single,mp[,dm-rr,dm-st] --workloads ... --rounds N
   bench-guest.py stall --events unplug,reset,tcp-kato5,tcp-kato1
@@ -148,13 +148,13 @@ def pcie_id(ctrl):
         name = {"1": "ctrl0", "2": "ctrl1"}.get(os.path.basename(s))
         if name and read(f"{s}/address") == bus:
             return name
-    # scripts/vm.py puts ctrl0 behind the root port of bus 01, ctrl1 of bus 02
+    # harness/host/vm.py puts ctrl0 behind the root port of bus 01, ctrl1 of bus 02
     return {"0000:01": "ctrl0", "0000:02": "ctrl1"}.get(bus[:7])
 
 
 def hostctl(*args):
     if not HOSTCTL:
-        raise RuntimeError("not under scripts/vm.py (no NVME_MPATH_HOSTCTL)")
+        raise RuntimeError("not under harness/host/vm.py (no NVME_MPATH_HOSTCTL)")
     return sh(" ".join([HOSTCTL] + list(args)))
 
 

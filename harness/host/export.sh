@@ -92,7 +92,7 @@ if ! cmp -s "$newseries" "$PATCHES/series"; then
 	changed=1
 fi
 # The tree is now exactly what patches/ describes.
-"$TOP/scripts/tree.sh" >/dev/null 2>&1 || true
+"$TOP/harness/host/tree.sh" >/dev/null 2>&1 || true
 if [ $changed = 0 ]; then
 	echo "export: patches/ unchanged ($n patches)"
 else

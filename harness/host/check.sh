@@ -5,7 +5,7 @@ set -o pipefail
 . "$(dirname "$0")/common.sh"
 export TAP_RESULTS=$LOGS/check-results.tsv
 : > "$TAP_RESULTS"
-SCR=$TOP/scripts   # (not S: make exports S, the KUnit suite glob)
+SCR=$TOP/harness/host   # (not S: make exports S, the KUnit suite glob)
 start=$(date +%s)
 echo "TAP version 13"
 
@@ -54,16 +54,13 @@ else
 fi
 if [ $kernel_ok = 1 ]; then
 	part kunit "$SCR/kunit.sh"
+	# Each test in the naming modes it declares (nvme-mpath-names:): the
+	# tests of what the names are and of what is reached by name run in
+	# both, the tests of behaviour alone once, for the time budget (make
+	# selftests NAMES=nvme runs them all in the "nvme" mode).
 	# hotplug-stress with 4 cycles, not 20: make selftests runs all 20,
-	# and soak-short below cycles the controllers again
-	part selftests env SELFTEST_ENV="CYCLES=4" "$SCR/selftests.sh"
-	# the "nvme" naming mode (6.12's names): the tests of what the names
-	# are and of what is reached by name (nodes and links, sysfs,
-	# /proc/diskstats, kernel lines); the udev and nvme-mpath-ll parts
-	# below run in both modes too.  The tests of behaviour alone run once,
-	# above, for the time budget; make selftests NAMES=nvme runs them all.
-	part selftests-nvme-names env NAMES=nvme \
-		ONLY_T="topology names counters iostat conflict head-cdev nvme-cli" "$SCR/selftests.sh"
+	# and soak-short below cycles the controllers again.
+	part selftests env NAMES=declared SELFTEST_ENV="CYCLES=4" "$SCR/selftests.sh"
 	part udev "$SCR/udev-test.sh"
 	part nvme-mpath-ll "$SCR/ll-test.sh"
 	part modunload "$SCR/modunload-test.sh"

@@ -38,6 +38,37 @@ tap_summary() {
 	[ "$TAP_FAIL" -eq 0 ]
 }
 
+# guest_test <tap name> <log name> <vm.py options...> -- <command>: boot a
+# guest (harness/host/vm.py, which fails it on a kernel report), run a guest
+# script that prints KTAP, and give one result for it (tap_guest).
+guest_test() {
+	local tname=$1 name=$2 out
+	shift 2
+	out=$LOGS/$name.out
+	"$TOP/harness/host/vm.py" --name "$name" --quiet --output "$out" "$@"
+	tap_guest "$tname" "$out" $?
+}
+
+# tap_guest_each <prefix> <out>: each KTAP result line the guest printed to
+# <out> as a TAP line of its own ("<prefix> <description>"); status 1 if
+# it printed none.  A skip's reason is what follows the description's
+# first ": " (ktap_test_skip has no reason field).
+tap_guest_each() {
+	local line desc n=0
+	while IFS= read -r line; do
+		n=$((n + 1))
+		desc=${line#*ok [0-9]* }
+		case $line in
+		*"# SKIP"*)
+			desc=${desc%% # SKIP*}
+			tap_skip "$1 ${desc%%: *}" "${desc#*: }" ;;
+		"not ok "*) tap_fail "$1 $desc" ;;
+		*) tap_ok "$1 $desc" ;;
+		esac
+	done < <(grep -E '^(not )?ok [0-9]+ ' "$2")
+	[ $n -gt 0 ]
+}
+
 # tap_guest <name> <out> <rc>: one result for a guest that printed KTAP to
 # <out> and ended with status <rc>: its lines echoed as comments, then ok
 # (all its checks passed), skip (it skipped all), or fail (a check failed,

@@ -45,7 +45,7 @@ wmake() {
 
 # wconfig <objdir> <fragment...>: test config for the worktree's checkout.
 wconfig() {
-	flock "$KBUILD_LOCK" env TREE="$WT" "$TOP/scripts/gen-config.sh" "$@" >/dev/null
+	flock "$KBUILD_LOCK" env TREE="$WT" "$TOP/harness/host/gen-config.sh" "$@" >/dev/null
 }
 
 setup_worktree() {

@@ -1,12 +1,12 @@
 #!/bin/bash
 # udev-guest.sh: in the guest (topology pcie-dual), with Debian's
-# systemd-udevd running the distribution's rules plus udev/61-nvme-mpath.rules:
+# systemd-udevd running the distribution's rules plus tools/61-nvme-mpath.rules:
 # a GPT and an ext4 filesystem on a multipath head get every persistent
 # link a plain NVMe namespace gets, pointing to the head, none to a hidden
 # path, and the links survive the unplug and replug of one controller.
 # Whatever the heads are named (nvm-subXnY, nvmeXnY): KTAP output.
 TOP=${NVME_MPATH_TOP:?}
-. "$TOP/build/linux/tools/testing/selftests/nvme-mpath/lib.sh"
+. "${NVME_MPATH_LIB:?path of the nvme-mpath selftests lib.sh}" || exit 1
 
 ktap_print_header
 require_cmd udevadm sfdisk mkfs.ext4 blkid
@@ -18,7 +18,7 @@ ktap_set_plan 6
 h=$(head_for_nsid 1)
 mkdir -p /run/udev/rules.d
 # UDEV_NO_RULES=1: without our rules (to see the test fail)
-[ -n "$UDEV_NO_RULES" ] || cp "$TOP/udev/61-nvme-mpath.rules" /run/udev/rules.d/
+[ -n "$UDEV_NO_RULES" ] || cp "$TOP/tools/61-nvme-mpath.rules" /run/udev/rules.d/
 "$UDEVD" --daemon 2>"$TMP/udevd.err" || ktap_exit_fail_msg "systemd-udevd: $(cat "$TMP/udevd.err")"
 cleanup() { udevadm control --exit 2>/dev/null; }
 udevadm trigger --action=add --subsystem-match=block

@@ -1,25 +1,20 @@
 #!/bin/bash
-# Guest side of ll-test.sh (topology pcie-dual): scripts/nvme-mpath-ll shows
+# Guest side of ll-test.sh (topology pcie-dual): tools/nvme-mpath-ll shows
 # every head with its paths, their states and counters as sysfs has them.
-LL=$(dirname "$(readlink -f "$0")")/nvme-mpath-ll
-n=0
-ok() { n=$((n + 1)); echo "ok $n - $*"; }
-nok() { n=$((n + 1)); echo "not ok $n - $*"; }
-check() { local d=$1; shift; if "$@"; then ok "$d"; else nok "$d"; fi; }
+LL=$(dirname "$(readlink -f "$0")")/../../tools/nvme-mpath-ll
+. "${NVME_MPATH_LIB:?path of the nvme-mpath selftests lib.sh}" || exit 1
 
+# heads: this series' heads (the ones with a paths/ directory)
 heads() {
 	local d
 	for d in /sys/block/*; do [ -d "$d/paths" ] && basename "$d"; done
 }
-for _ in $(seq 60); do [ "$(heads | wc -l)" -ge 2 ] && break; sleep 0.5; done
-for _ in $(seq 60); do
-	n=0
-	for p in /sys/block/*/paths/*; do [ -e "$p" ] && n=$((n + 1)); done
-	[ $n -ge 4 ] && break
-	sleep 0.5
-done
+ktap_print_header
+wait_for 30 '[ "$(heads | wc -l)" -ge 2 ]'
 h=$(heads | sort -V | head -1)
-[ -n "$h" ] || { echo "1..0 # SKIP no multipath head"; exit 0; }
+[ -n "$h" ] || skip_all "no multipath head"
+wait_for 30 '[ "$(head_npaths "$h")" -ge 2 ]'
+ktap_set_plan 6
 dd if="/dev/$h" of=/dev/null bs=4k count=100 iflag=direct status=none
 out=$("$LL")
 echo "$out" | sed 's/^/# /'
@@ -46,5 +41,7 @@ check "a name that is no head is refused" refused
 if command -v setpriv > /dev/null; then
 	check "runs as an unprivileged user, with the same output" \
 		bash -c "[ \"\$(setpriv --reuid=65534 --regid=65534 --clear-groups '$LL' $h)\" = \"\$('$LL' $h)\" ]"
+else
+	ktap_test_skip "runs as an unprivileged user: no setpriv (util-linux)"
 fi
-echo "1..$n"
+ktap_finished

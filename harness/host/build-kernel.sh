@@ -26,7 +26,7 @@ if [ "$variant" = base ]; then
 	git -C "$base_tree" checkout -q --detach base
 	export TREE=$base_tree
 	obj=$BUILD/base/obj/base
-	# scripts/vm.py --variant base looks in build/obj/base
+	# harness/host/vm.py --variant base looks in build/obj/base
 	mkdir -p "$OBJ_BASE" && ln -sfn "$obj" "$OBJ_BASE/base"
 fi
 log=$LOGS/build-$variant.log
@@ -34,7 +34,7 @@ ccache_setup
 start=$(date +%s)
 note "building $variant kernel in ${obj#"$TOP"/} (log: ${log#"$TOP"/})"
 # The lock also covers config generation: it writes into the obj dir.
-if ! flock "$KBUILD_LOCK" "$TOP/scripts/gen-config.sh" "$obj" "${frags[@]}" >"$log" 2>&1; then
+if ! flock "$KBUILD_LOCK" "$TOP/harness/host/gen-config.sh" "$obj" "${frags[@]}" >"$log" 2>&1; then
 	cat "$log" >&2; die "config generation failed"
 fi
 # The build proper, under the lock; its start is recorded to tell the time
@@ -55,7 +55,7 @@ if [ "$variant" = modular ]; then
 	make -C "$TREE" O="$obj" INSTALL_MOD_PATH="$obj/mods" modules_install >>"$log" 2>&1 ||
 		die "modules_install failed; see ${log#"$TOP"/}"
 fi
-"$TOP/scripts/check-config.sh" "$obj/.config" "${frags[@]}"
+"$TOP/harness/host/check-config.sh" "$obj/.config" "${frags[@]}"
 end=$(date +%s)
 # HEAD, or HEAD-dirty when the tree held more (gates.sh reuses a clean one)
 dirty=

@@ -4,10 +4,11 @@
 # the controller that carries the I/O, then plug it back.
 RUNTIME=${DEMO_RUNTIME:-20}
 UNPLUG_AT=${DEMO_UNPLUG_AT:-7}
-HOSTCTL=${NVME_MPATH_HOSTCTL:?not running under scripts/vm.py}
+HOSTCTL=${NVME_MPATH_HOSTCTL:?not running under harness/host/vm.py}
 SUBNQN_PART=mpath0
 
-LL=$(dirname "$(readlink -f "$0")")/nvme-mpath-ll
+LL=$(dirname "$(readlink -f "$0")")/../../tools/nvme-mpath-ll
+. "${NVME_MPATH_LIB:?path of the nvme-mpath selftests lib.sh}" || exit 1
 section() { echo; echo "=== $* ==="; }
 
 ctrls() { # controllers of the demo subsystem: "nvme0 live" lines
@@ -37,24 +38,11 @@ show_paths() {
 	done
 }
 
-# I/Os completed by a path disk (reads + writes)
-path_ios() { awk '{print $1 + $5}' "/sys/block/$1/stat"; }
-
-# The QEMU device id of the controller whose path carries the head's I/O:
-# the harness puts ctrl0 behind the root port of bus 01, ctrl1 of bus 02.
+# The id hostctl takes of the controller whose path carries the head's I/O.
 active_ctrl_id() {
-	local h=$1 p best="" most=-1 a b addr
-	for p in /sys/block/"$h"/paths/*; do
-		[ -e "$p" ] || continue
-		p=${p##*/}
-		a=$(path_ios "$p"); sleep 0.5; b=$(path_ios "$p")
-		[ $((b - a)) -gt "$most" ] && { most=$((b - a)); best=$p; }
-	done
-	addr=$(cat "/sys/block/$best/device/address" 2>/dev/null)
-	case $addr in
-	0000:01:*) echo ctrl0 ;;
-	*) echo ctrl1 ;;
-	esac
+	local p
+
+	p=$(active_path "$1") && pcie_id "$(path_ctrl "$p")"
 }
 
 section "Topology"
@@ -70,7 +58,7 @@ nvme list-subsys 2>&1 | sed 's/^/  /'
 echo
 show_paths
 echo
-echo "scripts/nvme-mpath-ll (what multipath -ll shows for dm):"
+echo "tools/nvme-mpath-ll (what multipath -ll shows for dm):"
 "$LL" | sed 's/^/  /'
 
 dev=
@@ -132,7 +120,7 @@ for _ in $(seq 60); do
 done
 show_paths
 nvme list-subsys 2>&1 | sed 's/^/  /'
-echo "scripts/nvme-mpath-ll after the re-plug (the returned path is a new one):"
+echo "tools/nvme-mpath-ll after the re-plug (the returned path is a new one):"
 "$LL" | sed 's/^/  /'
 
 section "Result"

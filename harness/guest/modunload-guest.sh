@@ -7,7 +7,7 @@
 #    its read with EIO;
 #  - a waiting head that nobody holds open does not hold nvme_core either:
 #    unloading it ends the wait, removes the head and frees the subsystem,
-#    with no kernel report (scripts/vm.py fails the run on one), and the
+#    with no kernel report (harness/host/vm.py fails the run on one), and the
 #    modules load again afterwards;
 #  - a write held by the fence of a lost controller (its port delayed,
 #    the target refusing Cross-Controller Resets, so the fence is
@@ -16,8 +16,7 @@
 #    and the held write fails (EIO), never sent early; then nvme_core
 #    unloads too, so nothing held a reference.
 MODS=$1
-TESTS=$(dirname "$(readlink -f "$0")")/../build/linux/tools/testing/selftests
-. "$TESTS/nvme-mpath/lib.sh" 2>/dev/null || { echo "1..0 # SKIP no nvme-mpath lib.sh"; exit 0; }
+. "${NVME_MPATH_LIB:?path of the nvme-mpath selftests lib.sh}" || exit 1
 NQN=nqn.2024-11.org.kernel:nvme-mpath-modunload
 IMG=$TMP/mu-ns1.img
 
@@ -32,21 +31,15 @@ load || skip_all "cannot load nvme-tcp from $MODS"
 	skip_all "nvme_core has no delayed_removal_secs"
 ktap_set_plan 11
 
-ip addr add 127.0.0.2/8 dev lo 2>/dev/null
-truncate -s 64M "$IMG"
-nvmet_subsys "$NQN" &&
-nvmet_ns "$NQN" 1 "$IMG" 7d0c9a52-3b1e-4f6a-8c2d-19e0f4a5b601 &&
-nvmet_port 1 127.0.0.1 4420 && nvmet_port 2 127.0.0.2 4421 &&
-nvmet_link "$NQN" 1 && nvmet_link "$NQN" 2 ||
+nvmet_target_2port "$NQN" "$IMG" 64M 7d0c9a52-3b1e-4f6a-8c2d-19e0f4a5b601 ||
 	ktap_exit_fail_msg "nvmet setup failed"
 
-# connect_head <secs>: two controllers, one head waiting <secs> for a path
+# connect_head <secs>: two controllers, one head (in h) waiting <secs> for
+# a path
 h=""
-# connect_head <delayed_removal_secs>: connect both ports, set h to the head
 connect_head() {
 	echo "$1" > /sys/module/nvme_core/parameters/delayed_removal_secs
-	nvmf_connect_tcp "$NQN" 127.0.0.1 4420 > /dev/null &&
-	nvmf_connect_tcp "$NQN" 127.0.0.2 4421 > /dev/null &&
+	nvmf_connect_2port "$NQN" &&
 	wait_for 20 'h=$(mp_heads | head -1) && test "$(head_npaths "$h")" -ge 2'
 }
 delete_all() {
