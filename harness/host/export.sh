@@ -26,15 +26,7 @@ if [ "$n" -gt 0 ]; then
 		--no-base --thread=shallow --no-to --no-cc -o "$out" base..HEAD
 	cover=$(ls "$out"/0000-*.patch)
 	date=$(git -C "$TREE" log -1 --format=%aD HEAD)
-	python3 - "$cover" "$subject" "$date" "$blurb" <<'PY'
-import re, sys
-path, subject, date, blurb = sys.argv[1:5]
-text = open(path).read()
-text = text.replace("*** SUBJECT HERE ***", subject, 1)
-text = text.replace("*** BLURB HERE ***", blurb.rstrip("\n"), 1)
-text = re.sub(r"^Date: .*$", "Date: " + date, text, count=1, flags=re.M)
-open(path, "w").write(text)
-PY
+	python3 "$(dirname "$0")/cover_letter.py" "$cover" "$subject" "$date" "$blurb"
 	# format-patch names the cover letter 0000-cover-letter.patch
 	[ -f "$out/0000-cover-letter.patch" ] || mv "$cover" "$out/0000-cover-letter.patch"
 	# Message-Id/In-Reply-To headers carry timestamps: drop them.
