@@ -9,7 +9,9 @@
 # the results "nvme-mpath[<NAMES>]:"; NAMES=declared runs each test in the
 # modes it declares (nvm-sub if none), the default mode untagged, as make
 # check does; SKIP_T="a b" leaves tests out, ONLY_T="a b" runs only those;
-# SELFTEST_ENV="K=V ..." sets variables for the tests (e.g. CYCLES=10).
+# SELFTEST_ENV="K=V ..." sets variables for the tests (e.g. CYCLES=10);
+# SELFTEST_INSTALL=only installs the tests and stops, =skip runs the ones
+# installed (make check installs them before its background builds).
 set -o pipefail
 . "$(dirname "$0")/common.sh"
 . "$(dirname "$0")/tap.sh"
@@ -26,13 +28,17 @@ if [ ! -d "$src" ]; then
 fi
 grep -q '^TARGETS += nvme-mpath$' "$TREE/tools/testing/selftests/Makefile" ||
 	echo "# note: nvme-mpath is not in tools/testing/selftests/Makefile TARGETS"
-rm -rf "$inst"
-if ! flock "$KBUILD_LOCK" make -s -C "$TREE/tools/testing/selftests" O="$BUILD/obj/kselftest" \
-	TARGETS=nvme-mpath INSTALL_PATH="$inst" install > "$LOGS/kselftest-install.log" 2>&1; then
-	tail -20 "$LOGS/kselftest-install.log"
-	tap_fail "nvme-mpath:install" "kselftest install failed (see build/logs/kselftest-install.log)"
-	tap_summary; exit
+if [ "${SELFTEST_INSTALL:-}" != skip ]; then
+	rm -rf "$inst"
+	if ! flock "$KBUILD_LOCK" make -s -C "$TREE/tools/testing/selftests" \
+		O="$BUILD/obj/kselftest" TARGETS=nvme-mpath INSTALL_PATH="$inst" install \
+		> "$LOGS/kselftest-install.log" 2>&1; then
+		tail -20 "$LOGS/kselftest-install.log"
+		tap_fail "nvme-mpath:install" "kselftest install failed (see build/logs/kselftest-install.log)"
+		tap_summary; exit
+	fi
 fi
+[ "${SELFTEST_INSTALL:-}" = only ] && exit 0
 list=$inst/kselftest-list.txt
 tests=$(grep '^nvme-mpath:' "$list" 2>/dev/null | cut -d: -f2-)
 if [ -z "$tests" ]; then
