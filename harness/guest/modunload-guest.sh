@@ -65,7 +65,7 @@ msg "rmmod nvme_core: rc $rc: $out"
 expect "nvme_core stays while the head is open (EBUSY), the reader waits" \
 	"$([ $rc != 0 ] && [ -d /sys/module/nvme_core ] && kill -0 $rpid; echo $?)"
 echo 0 > "/sys/block/$h/delayed_removal_secs"
-wait_for 20 '! kill -0 $rpid 2>/dev/null'
+wait_for 20 pid_gone "$rpid"
 wait $rpid
 rrc=$?
 expect "writing 0 fails the queued read with EIO" \
@@ -112,7 +112,7 @@ expect "a write is held by $actc's time-based fence" \
 t0=$SECONDS
 timeout 120 rmmod nvme_tcp
 rc=$?
-wait_for 30 '! kill -0 $wpid 2>/dev/null'
+wait_for 30 pid_gone "$wpid"
 wait $wpid
 wrc=$?
 msg "rmmod nvme_tcp: rc $rc after $((SECONDS - t0)) s; the held write: rc $wrc, $(head -1 "$TMP/w1.err")"

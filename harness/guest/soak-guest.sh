@@ -384,7 +384,7 @@ start_fio() {
 stop_fio() {
 	kill -INT "$FIO_PID" 2>/dev/null
 	# a fio that does not stop has I/O that never completes: say so
-	if ! wait_for 120 '! kill -0 $FIO_PID 2>/dev/null'; then
+	if ! wait_for 120 pid_gone "$FIO_PID"; then
 		msg "fio did not stop within 120 s of SIGINT (I/O stuck?): killed"
 		echo "fio did not stop within 120 s of SIGINT" >> "$W/fio.err"
 		kill -KILL "$FIO_PID"
@@ -470,7 +470,7 @@ require_pcie_dual
 H1=$(head_for_nsid 1) && H2=$(head_for_nsid 2) ||
 	ktap_exit_fail_msg "no PCIe heads (heads: $(mp_heads | tr '\n' ' '))"
 PCIE_NQN=$(cat "/sys/block/$H1/device/subsysnqn")
-wait_for 30 'test "$(head_npaths "$H2")" = 2' || ktap_exit_fail_msg "$H2 has no two paths"
+wait_for 30 head_npaths_is "$H2" 2 || ktap_exit_fail_msg "$H2 has no two paths"
 setup_tcp_target || ktap_exit_fail_msg "nvmet setup failed"
 tcp_connect_both || ktap_exit_fail_msg "cannot connect to the nvmet TCP ports"
 wait_for 60 tcp_head_up || ktap_exit_fail_msg "no TCP head with two live paths"

@@ -96,11 +96,11 @@ p=$(head_paths "$h" | head -1)
 c=$(path_ctrl "$p")
 id=$(pcie_id "$c") || ktap_exit_fail_msg "cannot map $c to a QEMU controller"
 hostctl unplug "$id" || ktap_exit_fail_msg "cannot unplug $id"
-wait_for 30 'test "$(head_npaths "$h")" = 1'
+wait_for 30 head_npaths_is "$h" 1
 udevadm settle -t 30
 check "links kept with one controller ($id) unplugged" links_ok
 hostctl plug "$id" || ktap_exit_fail_msg "cannot plug $id back"
-wait_for 30 'test "$(head_npaths "$h")" = 2'
+wait_for 30 head_npaths_is "$h" 2
 udevadm settle -t 30
 check "links kept after $id is plugged back ($(head_paths "$h" | tr '\n' ' '))" links_ok
 check "after the replug: findfs UUID=/LABEL= and the data read back through by-uuid" found
