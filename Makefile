@@ -17,7 +17,7 @@ CMD_QUOTED = '$(subst ','\'',$(value CMD))'
 
 HOST := harness/host
 
-.PHONY: help setup tree export kernel vm selftests kunit gates lint check demo bench \
+.PHONY: help setup tree export kernel vm selftests kunit gates lint check check-full demo bench \
 	udev-test udev-install blktests soak
 
 help:
@@ -34,6 +34,8 @@ help:
 	@echo "make udev-install install tools/61-nvme-mpath.rules into \$$(DESTDIR)/etc/udev/rules.d"
 	@echo "make blktests     upstream blktests nvme group (loop, tcp): ours vs the base, a table"
 	@echo "make check        all of the above but blktests, TAP output and a summary line"
+	@echo "make check-full   make check, then what it leaves out: the nvme naming mode for every"
+	@echo "                  test, 20 hotplug-stress cycles, the debug soak, blktests (hours)"
 	@echo "make demo         multipath failover demo with fio and hot-unplug"
 	@echo "make soak         flapping soak: fio on every head while paths flap, then TCP"
 	@echo "                  connect/disconnect cycles (debug kernel by default; SOAK_SECS=600,"
@@ -99,3 +101,14 @@ soak:
 
 check:
 	@$(HOST)/check.sh
+
+# What make check leaves out for its time budget, after it: every kselftest
+# in the "nvme" naming mode too, hotplug-stress with its 20 cycles, the
+# 10-minute soak on the debug kernel, and upstream blktests (several hours
+# here; CI runs make check only).
+check-full: check
+	@NAMES=nvme $(HOST)/selftests.sh
+	@ONLY_T=hotplug-stress $(HOST)/selftests.sh
+	@$(HOST)/build-kernel.sh debug
+	@SOAK_VARIANT=debug $(HOST)/soak.sh
+	@$(HOST)/blktests.sh
