@@ -189,8 +189,7 @@ def build_topology(topo, backing, tmp):
             unplugged.add(cid)
 
     if topo in ("pcie-dual", "pcie-dual+single"):
-        args += ["-device", "pcie-root-port,id=rp1,chassis=1,slot=1",
-                 "-device", "pcie-root-port,id=rp2,chassis=2,slot=2"]
+        args += root_port(1) + root_port(2)
         d1, d2 = drive("ns1"), drive("ns2")
         args += ["-device", "nvme-subsys,id=subsys0,nqn=mpath0"]
         ctrl("ctrl0", "rp1", "mpath0serial", "subsys0")
@@ -200,7 +199,7 @@ def build_topology(topo, backing, tmp):
                  "-device", f"nvme-ns,drive={d2},nsid=2,shared=on"]
         ctrl("ctrl1", "rp2", "mpath0serial", "subsys0")
     if topo in ("pcie-single", "pcie-dual+single"):
-        args += ["-device", "pcie-root-port,id=rp3,chassis=3,slot=3"]
+        args += root_port(3)
         d3 = drive("single1")
         # No nvme-subsys: a plain controller (CMIC 0), so that no multipath
         # (ours or 6.12's, which adds a head to any namespace of a
@@ -210,8 +209,7 @@ def build_topology(topo, backing, tmp):
     if topo == "pcie-zoned":
         # A zoned namespace (32 zones of 8 MiB) shared by two controllers,
         # on the ports and ids of pcie-dual's: zoned.sh.
-        args += ["-device", "pcie-root-port,id=rp1,chassis=1,slot=1",
-                 "-device", "pcie-root-port,id=rp2,chassis=2,slot=2"]
+        args += root_port(1) + root_port(2)
         z1 = drive("zns1", 256 * 1024 * 1024)
         args += ["-device", "nvme-subsys,id=zsubsys0,nqn=zoned0"]
         ctrl("ctrl0", "rp1", "zoned0serial", "zsubsys0")
@@ -220,7 +218,7 @@ def build_topology(topo, backing, tmp):
         ctrl("ctrl1", "rp2", "zoned0serial", "zsubsys0")
     # A spare hotplug-capable port lets tests add controllers.
     if topo != "none":
-        args += ["-device", "pcie-root-port,id=rp9,chassis=9,slot=9"]
+        args += root_port(9)
     # A third controller of subsys0 with a smaller MDTS (128 KiB against
     # the others' 512 KiB), plugged only when a test asks: limits.sh.
     if topo in ("pcie-dual", "pcie-dual+single"):
@@ -228,16 +226,30 @@ def build_topology(topo, backing, tmp):
     return args, ctrls, unplugged
 
 
+def root_port_addr(n):
+    """PCI address of root port rp<n>: device 0x10 + n of the root bus."""
+    return f"0000:00:{0x10 + n:02x}.0"
+
+
+def root_port(n):
+    """-device arguments of root port rp<n>, at a fixed address, so that the
+    guest can tell which controller is which by the port it sits behind
+    (write_topology).  The guest names hot-plug slots 0, 0-1, 0-2..., not by
+    chassis or slot number: those tell it nothing."""
+    return ["-device", f"pcie-root-port,id=rp{n},chassis={n},slot={n},addr=0x{0x10 + n:x}"]
+
+
 def write_topology(path, topo, ctrls, unplugged):
     """Publish the topology to the guest (NVME_MPATH_TOPOLOGY): a line
-    "topology <name>", then "<ctrl id> <PCIe slot> <plugged|unplugged>"
-    per controller, so that the guest maps a controller to the id hostctl
-    takes by its slot, without guessing."""
+    "topology <name>", then "<ctrl id> <PCI address of its root port>
+    <plugged|unplugged>" per controller, so that the guest maps a
+    controller to the id hostctl takes without guessing, before and after
+    a re-plug."""
     with open(path, "w") as f:
         f.write(f"topology {topo}\n")
         for cid, d in sorted(ctrls.items()):
-            slot = d["bus"][len("rp"):]
-            f.write(f"{cid} {slot} {'unplugged' if cid in unplugged else 'plugged'}\n")
+            port = root_port_addr(int(d["bus"][len("rp"):]))
+            f.write(f"{cid} {port} {'unplugged' if cid in unplugged else 'plugged'}\n")
 
 
 class Controller:
