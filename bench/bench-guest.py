@@ -143,13 +143,19 @@ def active_path(h):
 
 
 def pcie_id(ctrl):
-    bus = os.path.basename(os.path.realpath(f"/sys/class/nvme/{ctrl}/device")).rsplit(".", 1)[0]
-    for s in glob.glob("/sys/bus/pci/slots/*"):
-        name = {"1": "ctrl0", "2": "ctrl1"}.get(os.path.basename(s))
-        if name and read(f"{s}/address") == bus:
-            return name
-    # harness/host/vm.py puts ctrl0 behind the root port of bus 01, ctrl1 of bus 02
-    return {"0000:01": "ctrl0", "0000:02": "ctrl1"}.get(bus[:7])
+    """The id hostctl takes of a PCIe controller: the topology the launcher
+    publishes (NVME_MPATH_TOPOLOGY) names the root port of each, as
+    lib.sh's pcie_id reads it."""
+    port = os.path.basename(os.path.dirname(os.path.realpath(f"/sys/class/nvme/{ctrl}/device")))
+    try:
+        lines = open(os.environ["NVME_MPATH_TOPOLOGY"]).read().splitlines()[1:]
+    except (KeyError, OSError):
+        return None
+    for line in lines:
+        f = line.split()
+        if len(f) >= 2 and f[1] == port:
+            return f[0]
+    return None
 
 
 def hostctl(*args):
