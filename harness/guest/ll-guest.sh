@@ -9,11 +9,20 @@ heads() {
 	local d
 	for d in /sys/block/*; do [ -d "$d/paths" ] && basename "$d"; done
 }
+# all_joined: both heads with both paths.  No I/O before: the no-path
+# counters checked below must stay 0, and a read sent while a namespace
+# was still joining was once queued on its head (queued 2, in a run with
+# builds in the background).
+all_joined() {
+	local n=0 x
+	for x in $(heads); do n=$((n + $(head_npaths "$x"))); done
+	[ "$n" -ge 4 ]
+}
 ktap_print_header
 wait_for 30 '[ "$(heads | wc -l)" -ge 2 ]'
+wait_for 30 all_joined
 h=$(heads | sort -V | head -1)
 [ -n "$h" ] || skip_all "no multipath head"
-wait_for 30 '[ "$(head_npaths "$h")" -ge 2 ]'
 ktap_set_plan 6
 dd if="/dev/$h" of=/dev/null bs=4k count=100 iflag=direct status=none
 out=$("$LL")
