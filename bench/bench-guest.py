@@ -32,9 +32,8 @@ import time
 SINGLE_SERIAL = "single0serial"
 MPATH_SERIAL = "mpath0serial"
 NVMET = "/sys/kernel/config/nvmet"
-HOSTID = "6c1a8a4f-5d35-4b2e-9a0b-7f2c0a9e1d11"
-HOSTNQN = "nqn.2014-08.org.nvmexpress:uuid:" + HOSTID
 HOSTCTL = os.environ.get("NVME_MPATH_HOSTCTL")
+LIB = os.environ.get("NVME_MPATH_LIB")
 
 
 def emit(kind, **kw):
@@ -65,6 +64,21 @@ def sh(cmd, check=True):
     return r.stdout.strip()
 
 
+def lib(*args, check=True):
+    """Run one function of the guest library (the selftests' lib.sh, which
+    vm.py names in NVME_MPATH_LIB): its recipes for nvmet targets,
+    connecting, netem and finding heads and paths are the harness's only
+    ones.  Returns the function's output."""
+    if not LIB:
+        raise RuntimeError("not under harness/host/vm.py (no NVME_MPATH_LIB)")
+    args = [str(x) for x in args]
+    r = subprocess.run(["bash", "-c", '. "$0" >/dev/null || exit 99; "$@"', LIB] + args,
+                       capture_output=True, text=True)
+    if check and r.returncode:
+        raise RuntimeError(f"lib.sh {' '.join(args)}: rc {r.returncode}: {r.stderr.strip()}")
+    return r.stdout.strip()
+
+
 def wait_for(pred, timeout, step=0.1):
     end = time.time() + timeout
     while time.time() < end:
@@ -87,18 +101,11 @@ def is_head(disk):
 
 
 def heads():
-    return sorted(d for d in os.listdir("/sys/block")
-                  if d.startswith("nvm") and is_head(d))
+    return lib("mp_heads").split()
 
 
 def head_paths(h):
-    if os.path.isdir(f"/sys/block/{h}/paths"):
-        return sorted(os.listdir(f"/sys/block/{h}/paths"))
-    m = re.fullmatch(r"nvme(\d+)n(\d+)", h)
-    if not m:
-        return []
-    pat = re.compile(rf"nvme{m.group(1)}c\d+n{m.group(2)}")
-    return sorted(d for d in os.listdir("/sys/block") if pat.fullmatch(d))
+    return lib("head_paths", h).split()
 
 
 def ctrl_serial(ctrl):
@@ -134,28 +141,13 @@ def path_ios(disk):
 
 
 def active_path(h):
-    before = {p: path_ios(p) for p in head_paths(h)}
-    sh(f"dd if=/dev/{h} of=/dev/null bs=4k count=64 iflag=direct status=none")
-    best = max(before, key=lambda p: path_ios(p) - before[p], default=None)
-    if best is None or path_ios(best) == before[best]:
-        return None
-    return best
+    return lib("active_path", h, check=False) or None
 
 
 def pcie_id(ctrl):
-    """The id hostctl takes of a PCIe controller: the topology the launcher
-    publishes (NVME_MPATH_TOPOLOGY) names the root port of each, as
-    lib.sh's pcie_id reads it."""
-    port = os.path.basename(os.path.dirname(os.path.realpath(f"/sys/class/nvme/{ctrl}/device")))
-    try:
-        lines = open(os.environ["NVME_MPATH_TOPOLOGY"]).read().splitlines()[1:]
-    except (KeyError, OSError):
-        return None
-    for line in lines:
-        f = line.split()
-        if len(f) >= 2 and f[1] == port:
-            return f[0]
-    return None
+    """The id hostctl takes of a PCIe controller, from the topology the
+    launcher publishes."""
+    return lib("pcie_id", ctrl, check=False) or None
 
 
 def hostctl(*args):
@@ -537,72 +529,30 @@ def stall_pcie(event, runtime, event_at):
     run_stall(event, h, runtime, event_at, act, replug)
 
 
-def nvmet_port(pid, addr, svc):
-    d = f"{NVMET}/ports/{pid}"
-    os.mkdir(d)
-    write(f"{d}/addr_trtype", "tcp")
-    write(f"{d}/addr_adrfam", "ipv4")
-    write(f"{d}/addr_traddr", addr)
-    write(f"{d}/addr_trsvcid", svc)
-    return d
-
-
 def nvmet_setup(nqn, count, ports):
-    sd = f"{NVMET}/subsystems/{nqn}"
-    os.mkdir(sd)
-    write(f"{sd}/attr_allow_any_host", 1)
-    for i in range(1, count + 1):
-        nd = f"{sd}/namespaces/{i}"
-        os.mkdir(nd)
-        write(f"{nd}/device_path", "/dev/nullb0")
-        write(f"{nd}/enable", 1)
-    for pid, addr, svc in ports:
-        pd = nvmet_port(pid, addr, svc)
-        os.symlink(sd, f"{pd}/subsystems/{nqn}")
+    """nqn with count namespaces on /dev/nullb0, on each (id, addr, svc)."""
+    lib("nvmet_target", nqn, count, "/dev/nullb0", *(f"{i}:{a}:{s}" for i, a, s in ports))
 
 
-def nvmet_teardown(nqn, ports):
-    sd = f"{NVMET}/subsystems/{nqn}"
-    for pid, _, _ in ports:
-        pd = f"{NVMET}/ports/{pid}"
-        if os.path.islink(f"{pd}/subsystems/{nqn}"):
-            os.remove(f"{pd}/subsystems/{nqn}")
-        if os.path.isdir(pd):
-            os.rmdir(pd)
-    for nd in glob.glob(f"{sd}/namespaces/*"):
-        write(f"{nd}/enable", 0)
-        os.rmdir(nd)
-    if os.path.isdir(sd):
-        os.rmdir(sd)
+def nvmet_teardown(nqn):
+    """The subsystem, and its ports that serve no other."""
+    lib("nvmet_teardown", nqn)
 
 
 def nvmf_connect(nqn, addr, svc, opts):
-    arg = (f"transport=tcp,traddr={addr},trsvcid={svc},nqn={nqn},"
-           f"hostnqn={HOSTNQN},hostid={HOSTID}" + (f",{opts}" if opts else ""))
-    fd = os.open("/dev/nvme-fabrics", os.O_RDWR)
-    try:
-        os.write(fd, arg.encode())
-        reply = os.read(fd, 256).decode()
-    finally:
-        os.close(fd)
-    m = re.search(r"instance=(\d+)", reply)
-    return f"nvme{m.group(1)}"
+    return lib("nvmf_connect_tcp", nqn, addr, svc, opts)
 
 
 def ctrls_of(nqn):
-    return sorted(os.path.basename(c) for c in glob.glob("/sys/class/nvme/nvme*")
-                  if read(f"{c}/subsysnqn") == nqn)
+    return sorted(lib("ctrls_of_subsys", nqn).split())
 
 
 def net_cut(port):
-    sh("tc qdisc add dev lo root handle 1: prio")
-    sh("tc qdisc add dev lo parent 1:3 handle 30: netem loss 100%")
-    for d in ("dport", "sport"):
-        sh(f"tc filter add dev lo parent 1: protocol ip prio 1 u32 match ip {d} {port} 0xffff flowid 1:3")
+    lib("net_cut_port", port)
 
 
 def net_restore():
-    sh("tc qdisc del dev lo root", check=False)
+    lib("net_restore", check=False)
 
 
 def disconnect(nqn, timeout=300):
@@ -631,7 +581,6 @@ def connect_mp_head(nqn, ports, opts, tag):
 
 def stall_tcp(event, kato, runtime, event_at):
     nqn = "nqn.2024-11.org.kernel:bench-stall"
-    sh("ip addr add 127.0.0.2/8 dev lo", check=False)
     nvmet_setup(nqn, 1, TCP_PORTS)
     opts = "reconnect_delay=1,ctrl_loss_tmo=600" + (f",keep_alive_tmo={kato}" if kato else "")
     try:
@@ -648,7 +597,7 @@ def stall_tcp(event, kato, runtime, event_at):
     finally:
         net_restore()
         disconnect(nqn)
-        nvmet_teardown(nqn, TCP_PORTS)
+        nvmet_teardown(nqn)
 
 
 # fence-*: short timers, so the time-based wait is seconds, not tens
@@ -667,7 +616,6 @@ def stall_fence(event, runtime, event_at):
     rw = {"w": "randwrite", "r": "randread"}[d]
     nqn = "nqn.2024-11.org.kernel:bench-fence"
     sd = f"{NVMET}/subsystems/{nqn}"
-    sh("ip addr add 127.0.0.2/8 dev lo", check=False)
     nvmet_setup(nqn, 1, TCP_PORTS)
     try:
         fences = os.path.exists(f"{sd}/attr_ccrl")
@@ -695,7 +643,7 @@ def stall_fence(event, runtime, event_at):
     finally:
         net_restore()
         disconnect(nqn)
-        nvmet_teardown(nqn, TCP_PORTS)
+        nvmet_teardown(nqn)
 
 
 def cmd_stall(a):
@@ -810,7 +758,6 @@ def cmd_scale(a):
     emit("info", kernel=kernel_info(), nofile=raise_nofile())
     nqn = "nqn.2024-11.org.kernel:bench-scale"
     ports = [(11, "127.0.0.1", "4430"), (12, "127.0.0.2", "4431")]
-    sh("ip addr add 127.0.0.2/8 dev lo", check=False)
     opts = f"keep_alive_tmo={a.kato},reconnect_delay=1,ctrl_loss_tmo=600"
     for n in (int(x) for x in a.counts.split(",")):
         say(f"scale: {n} namespaces")
@@ -847,8 +794,8 @@ def cmd_scale(a):
             net_restore()
             disconnect(nqn, a.timeout)
             try:
-                nvmet_teardown(nqn, ports)
-            except OSError as e:
+                nvmet_teardown(nqn)
+            except (OSError, RuntimeError) as e:
                 emit("scale-error", namespaces=n, error=f"teardown: {e}")
                 break
 
@@ -880,16 +827,13 @@ def set_policy(subdir, pol):
 
 
 def net_delay_prepare(ms):
-    """prio qdisc on lo, netem delay on band 1:3; nothing is sent there until
-    a filter steers a port into it (net_delay_port)."""
+    """netem delay on lo; nothing is sent there until a filter steers a port
+    into it (net_delay_port)."""
     net_restore()
-    sh("tc qdisc add dev lo root handle 1: prio")
-    sh(f"tc qdisc add dev lo parent 1:3 handle 30: netem delay {ms}ms limit 100000")
+    lib("net_netem_qdisc", "delay", f"{ms}ms", "limit", 100000)
 
 
 def net_delay_port(port):
-    # One way: only packets to the target port (host -> target: commands,
-    # the host's ACKs) go through netem; the target's replies do not.
     sh(f"tc {net_delay_filter(port)}")
 
 
@@ -911,7 +855,9 @@ class TcBatch:
 
 
 def net_delay_filter(port):
-    return f"filter add dev lo parent 1: protocol ip prio 1 u32 match ip dport {port} 0xffff flowid 1:3"
+    # One way: only packets to the target port (host -> target: commands,
+    # the host's ACKs) go through netem; the target's replies do not.
+    return lib("net_netem_filters", "dport", port)
 
 
 def netem_sent():
@@ -945,7 +891,6 @@ def policy_setup(a):
     """Target: one namespace on /dev/nullb0 in a subsystem on two TCP ports,
     and a second subsystem on the same null_blk device exposed only on the
     port that stays fast (the "fast path alone" baseline, its own head)."""
-    sh("ip addr add 127.0.0.2/8 dev lo", check=False)
     nvmet_setup(POLICY_NQN, 1, POLICY_PORTS)
     opts = "reconnect_delay=1,ctrl_loss_tmo=600"
     h = connect_mp_head(POLICY_NQN, POLICY_PORTS, opts, "bench-policy")
@@ -958,13 +903,7 @@ def policy_setup(a):
     slow = active_path(h) or paths[0]
     fast = next(p for p in paths if p != slow)
     fast_port = next(x for x in POLICY_PORTS if x[2] == port_of[fast])
-    sd = f"{NVMET}/subsystems/{FAST_NQN}"
-    os.mkdir(sd)
-    write(f"{sd}/attr_allow_any_host", 1)
-    os.mkdir(f"{sd}/namespaces/1")
-    write(f"{sd}/namespaces/1/device_path", "/dev/nullb0")
-    write(f"{sd}/namespaces/1/enable", 1)
-    os.symlink(sd, f"{NVMET}/ports/{fast_port[0]}/subsystems/{FAST_NQN}")
+    nvmet_setup(FAST_NQN, 1, [fast_port])
     nvmf_connect(FAST_NQN, fast_port[1], fast_port[2], opts)
     wait_for(lambda: mp_head("bench-policy-fast"), 30)
     fh = mp_head("bench-policy-fast")
@@ -979,18 +918,9 @@ def policy_teardown():
     for nqn in (FAST_NQN, POLICY_NQN):
         disconnect(nqn, 120)
     try:
-        for pid, _, _ in POLICY_PORTS:
-            lnk = f"{NVMET}/ports/{pid}/subsystems/{FAST_NQN}"
-            if os.path.islink(lnk):
-                os.remove(lnk)
-        sd = f"{NVMET}/subsystems/{FAST_NQN}"
-        for nd in glob.glob(f"{sd}/namespaces/*"):
-            write(f"{nd}/enable", 0)
-            os.rmdir(nd)
-        if os.path.isdir(sd):
-            os.rmdir(sd)
-        nvmet_teardown(POLICY_NQN, POLICY_PORTS)
-    except OSError as e:
+        nvmet_teardown(FAST_NQN)
+        nvmet_teardown(POLICY_NQN)
+    except (OSError, RuntimeError) as e:
         emit("policy-error", error=f"teardown: {e}")
 
 

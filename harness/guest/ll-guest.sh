@@ -9,6 +9,8 @@ heads() {
 	local d
 	for d in /sys/block/*; do [ -d "$d/paths" ] && basename "$d"; done
 }
+# heads_ge <n>: at least n such heads
+heads_ge() { [ "$(heads | wc -l)" -ge "$1" ]; }
 # all_joined: both heads with both paths.  No I/O before: the no-path
 # counters checked below must stay 0, and a read sent while a namespace
 # was still joining was once queued on its head (queued 2, in a run with
@@ -19,7 +21,7 @@ all_joined() {
 	[ "$n" -ge 4 ]
 }
 ktap_print_header
-wait_for 30 '[ "$(heads | wc -l)" -ge 2 ]'
+wait_for 30 heads_ge 2
 wait_for 30 all_joined
 h=$(heads | sort -V | head -1)
 [ -n "$h" ] || skip_all "no multipath head"

@@ -34,18 +34,20 @@ ktap_set_plan 11
 nvmet_target_2port "$NQN" "$IMG" 64M 7d0c9a52-3b1e-4f6a-8c2d-19e0f4a5b601 ||
 	ktap_exit_fail_msg "nvmet setup failed"
 
+# head_joined: the first head (in h) has two paths or more
+head_joined() { h=$(mp_heads | head -1) && head_npaths_ge "$h" 2; }
 # connect_head <secs>: two controllers, one head (in h) waiting <secs> for
 # a path
 h=""
 connect_head() {
 	echo "$1" > /sys/module/nvme_core/parameters/delayed_removal_secs
 	nvmf_connect_2port "$NQN" &&
-	wait_for 20 'h=$(mp_heads | head -1) && test "$(head_npaths "$h")" -ge 2'
+	wait_for 20 head_joined
 }
 delete_all() {
 	local c
 	for c in $(ctrls_of_subsys "$NQN"); do ctrl_delete "$c"; done
-	wait_for 30 'test -z "$(ctrls_of_subsys "$NQN")"'
+	wait_for 30 subsys_disconnected "$NQN"
 }
 
 # 1-4: a queued reader holds the head, the head holds nvme_core
@@ -103,7 +105,7 @@ kmsg_mark
 net_netem_port "$port" delay 5000ms limit 100000 || ktap_exit_fail_msg "cannot delay port $port"
 dd if=/dev/urandom of="/dev/$h" bs=4k count=1 oflag=direct 2> "$TMP/w1.err" &
 wpid=$!
-wait_for 20 'kmsg_since_mark | grep -q "holding its aborted writes"'
+wait_for 20 kmsg_has "holding its aborted writes"
 state=$(cat "/sys/class/nvme/$actc/fencing/state" 2>/dev/null)
 held=$(cat "/sys/class/nvme/$actc/fencing/writes_held" 2>/dev/null)
 msg "$actc fencing: $state, writes_held $held"

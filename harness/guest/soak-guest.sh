@@ -247,11 +247,16 @@ cleanup() {
 # ------------------------------------------------------------------------
 # Events.  Each returns non-zero with EV_NOTE set when it could not be done.
 
+one_path_each() { # one_path_each <head>...: each of them has one path
+	local h
+	for h in "$@"; do head_npaths_is "$h" 1 || return 1; done
+}
+
 ev_unplug() {
 	local id=${EV_TARGET#pcie:}
 	EV_NOTE=$(pcie_ctrl "$id")
 	hostctl unplug "$id" >/dev/null || { EV_NOTE+=" hostctl unplug failed"; return 1; }
-	wait_for 60 'test "$(head_npaths "$H1")" = 1 && test "$(head_npaths "$H2")" = 1' ||
+	wait_for 60 one_path_each "$H1" "$H2" ||
 		EV_NOTE+=" paths still there after the unplug;"
 	sleep "$EV_HOLD"
 	hostctl plug "$id" >/dev/null || { EV_NOTE+=" hostctl plug failed"; return 1; }
@@ -279,6 +284,10 @@ ev_tcp_cut() {
 	net_restore
 }
 
+fence_ended() { # fence_ended <ctrl>: its fence is over
+	[ "$(fence_attr "$1" state)" = none ]
+}
+
 ev_held_write() {
 	local x=${EV_TARGET#tcp:} c held0 ok0 timed0
 	c=$(tcp_ctrl "$x") || { EV_NOTE="no controller for $EV_TARGET"; return 1; }
@@ -291,7 +300,7 @@ ev_held_write() {
 	net_restore
 	# the fence ends by a reset within a second, else by time (2 x 3 s
 	# keep-alive + 10 s default quiesce time)
-	wait_for 30 'test "$(fence_attr "$c" state)" = none'
+	wait_for 30 fence_ended "$c"
 	EV_NOTE+=" writes held +$(($(fence_attr "$c" writes_held) - held0)),"
 	EV_NOTE+=" fence ended by CCR +$(($(fence_attr "$c" ccr_succeeded) - ok0)),"
 	EV_NOTE+=" by time +$(($(fence_attr "$c" time_based) - timed0))"
@@ -302,7 +311,7 @@ ev_ana() {
 	p=$(path_on_ctrl "$HT" "$(tcp_ctrl "$x")")
 	EV_NOTE=$p
 	nvmet_ana_set "${PORT[$x]}" $GRP "$EV_ARG" || { EV_NOTE+=" cannot set $EV_ARG"; return 1; }
-	wait_for 15 'test "$(path_ana "$p")" = "$EV_ARG"' ||
+	wait_for 15 path_ana_is "$p" "$EV_ARG" ||
 		EV_NOTE+=" host saw $(path_ana "$p") not $EV_ARG;"
 	sleep "$EV_HOLD"
 	nvmet_ana_set "${PORT[$x]}" $GRP optimized || { EV_NOTE+=" cannot set optimized"; return 1; }
@@ -426,10 +435,14 @@ sampler() {
 # ------------------------------------------------------------------------
 # After the soak
 
+tcp_gone() { # tcp_gone: no controller of the TCP subsystem left, nor its head
+	subsys_disconnected "$NQN" && ! head_of_nqn "$NQN" 1 >/dev/null
+}
+
 cycle_once() { # cycle_once: disconnect the TCP subsystem, connect it again
 	local out
 	out=$(nvme disconnect -n "$NQN" 2>&1) || { msg "nvme disconnect: $out"; return 1; }
-	wait_for 60 'test -z "$(ctrls_of_subsys "$NQN")" && ! head_of_nqn "$NQN" 1 >/dev/null' ||
+	wait_for 60 tcp_gone ||
 		{ msg "still there after disconnect: $(ctrls_of_subsys "$NQN" | tr '\n' ' ')" \
 			"head $(head_of_nqn "$NQN" 1)"; return 1; }
 	local x

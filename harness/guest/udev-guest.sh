@@ -29,7 +29,7 @@ printf 'label: gpt\nsize=16MiB, name="mp-data"\nsize=8MiB, name="mp-spare"\n' |
 	sfdisk -q "/dev/$h" >/dev/null || ktap_exit_fail_msg "sfdisk on /dev/$h failed"
 udevadm settle -t 30
 part=$(for p in /sys/block/"$h"/"$h"*1; do [ -e "$p" ] && echo "${p##*/}"; done | head -1)
-wait_for 10 'test -b "/dev/$part"' || ktap_exit_fail_msg "no partition node for $h"
+wait_for 10 test -b "/dev/$part" || ktap_exit_fail_msg "no partition node for $h"
 mkfs.ext4 -q -F -L mplabel "/dev/$part" || ktap_exit_fail_msg "mkfs.ext4 /dev/$part failed"
 udevadm settle -t 30
 msg "head $h, partition $part; paths: $(head_paths "$h" | tr '\n' ' ')"
