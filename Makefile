@@ -29,7 +29,7 @@ help:
 	@echo "make selftests    run the nvme-mpath kselftests, one VM each (T=<test>)"
 	@echo "make kunit        run KUnit suites in a guest (S=<suite glob>)"
 	@echo "make gates        lint, checkpatch, per-patch build, sparse, MULTIPATH=y/n, Debian modules"
-	@echo "make lint         shellcheck and pyflakes3 on the harness (a gate of make gates)"
+	@echo "make lint         shellcheck and pyflakes3 on the harness, shellcheck on the kselftests (a gate)"
 	@echo "make udev-test    tools/61-nvme-mpath.rules with systemd-udevd in a guest, both naming modes"
 	@echo "make udev-install install tools/61-nvme-mpath.rules into \$$(DESTDIR)/etc/udev/rules.d"
 	@echo "make blktests     upstream blktests nvme group (loop, tcp): ours vs the base, a table"

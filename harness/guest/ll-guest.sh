@@ -1,4 +1,8 @@
 #!/bin/bash
+# nvme-mpath-name: nvme-mpath-ll
+# nvme-mpath-topology: pcie-dual
+# nvme-mpath-timeout: 180
+# nvme-mpath-names: nvm-sub nvme
 # Guest side of ll-test.sh (topology pcie-dual): tools/nvme-mpath-ll shows
 # every head with its paths, their states and counters as sysfs has them.
 LL=$(dirname "$(readlink -f "$0")")/../../tools/nvme-mpath-ll

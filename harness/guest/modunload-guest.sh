@@ -1,4 +1,7 @@
 #!/bin/bash
+# nvme-mpath-name: modunload
+# nvme-mpath-variant: modular
+# nvme-mpath-timeout: 300
 # Guest side of modunload-test.sh (modular kernel, topology none): what only
 # a modular nvme_core shows about a head that waits for a path
 # (delayed_removal_secs).  Over NVMe/TCP to an in-kernel nvmet target:
@@ -15,7 +18,7 @@
 #    unload deletes every controller, the head goes with its last path,
 #    and the held write fails (EIO), never sent early; then nvme_core
 #    unloads too, so nothing held a reference.
-MODS=$1
+MODS=${1:-${OBJ_BASE:?}/modular/mods}
 . "${NVME_MPATH_LIB:?path of the nvme-mpath selftests lib.sh}" || exit 1
 NQN=nqn.2024-11.org.kernel:nvme-mpath-modunload
 IMG=$TMP/mu-ns1.img

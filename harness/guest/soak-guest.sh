@@ -198,17 +198,14 @@ health_report() {
 # Setup
 
 setup_tcp_target() {
-	local x
+	local rc
 	truncate -s 128M "$W/tcp-ns1.img"
-	nvmet_subsys "$NQN" &&
-	nvmet_ns "$NQN" 1 "$W/tcp-ns1.img" 5e3c0a11-50a4-4b1e-9c2d-50a450a4aaaa || return 1
-	for x in A B; do
-		PORT[$x]=$(nvmet_free_port)
-		nvmet_port "${PORT[$x]}" 127.0.0.1 "${SVC[$x]}" &&
-		nvmet_ana_set "${PORT[$x]}" $GRP optimized || return 1
-	done
-	echo $GRP > "$NVMET/subsystems/$NQN/namespaces/1/ana_grpid" &&
-	nvmet_link "$NQN" "${PORT[A]}" && nvmet_link "$NQN" "${PORT[B]}"
+	nvmet_target_ana "$NQN" "$W/tcp-ns1.img" 5e3c0a11-50a4-4b1e-9c2d-50a450a4aaaa $GRP \
+		"${SVC[A]}" "${SVC[B]}"
+	rc=$?
+	PORT[A]=$NVMET_P1
+	PORT[B]=$NVMET_P2
+	return $rc
 }
 
 tcp_connect_both() {
@@ -227,21 +224,13 @@ tcp_head_up() { # tcp_head_up: HT set, with 2 paths on live controllers
 }
 
 cleanup() {
-	local x
 	[ -n "$SAMPLER_PID" ] && touch "$W/sampler.stop" && wait "$SAMPLER_PID" 2>/dev/null
 	[ -n "$FIO_PID" ] && kill -KILL "$FIO_PID" 2>/dev/null
 	[ -n "$DMESG_PID" ] && kill "$DMESG_PID" 2>/dev/null
 	fault_all_off
 	net_restore
-	for x in A B; do
-		[ -n "${PORT[$x]}" ] && nvmet_ana_set "${PORT[$x]}" $GRP optimized 2>/dev/null
-	done
-	nvmet_teardown "$NQN"
-	for x in A B; do
-		[ -n "${PORT[$x]}" ] || continue
-		nvmet_ana_groups_del "${PORT[$x]}"
-		rmdir "$NVMET/ports/${PORT[$x]}" 2>/dev/null
-	done
+	nvmet_ana_optimized $GRP "${PORT[A]:-}" "${PORT[B]:-}"
+	nvmet_target_ana_del "$NQN" "${PORT[A]:-}" "${PORT[B]:-}"
 }
 
 # ------------------------------------------------------------------------

@@ -1,4 +1,8 @@
 #!/bin/bash
+# nvme-mpath-name: udev
+# nvme-mpath-topology: pcie-dual
+# nvme-mpath-timeout: 240
+# nvme-mpath-names: nvm-sub nvme
 # udev-guest.sh: in the guest (topology pcie-dual), with Debian's
 # systemd-udevd running the distribution's rules plus tools/61-nvme-mpath.rules:
 # a GPT and an ext4 filesystem on a multipath head get every persistent

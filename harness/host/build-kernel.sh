@@ -44,6 +44,7 @@ targets=(bzImage)
 # the modular variant's modules go to $obj/mods, for modprobe -d in a guest
 [ "$variant" = modular ] && targets=(bzImage modules)
 rm -f "$stampf"
+# shellcheck disable=SC2016 # the inner bash expands $0 and $@
 if ! flock "$KBUILD_LOCK" bash -c 'date +%s > "$0"; exec "$@"' "$stampf" \
 	make -C "$TREE" O="$obj" -j"$JOBS" CC="$KCC" "${targets[@]}" >>"$log" 2>&1; then
 	grep -E 'error|Error' "$log" | head -40 >&2

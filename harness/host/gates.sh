@@ -2,7 +2,8 @@
 # gates.sh [gate...]: quality gates on the committed series (base..HEAD of
 # $TREE), run in a git worktree of it (build/bisect/linux) so that the
 # working tree of build/linux is never touched.
-#   lint        shellcheck (.shellcheckrc) and pyflakes3 on the harness
+#   lint        shellcheck (.shellcheckrc) and pyflakes3 on the harness,
+#               and the nvme-mpath kselftests (with shellcheck only)
 #   checkpatch  checkpatch.pl --strict on every patch of patches/series
 #   bisect      every commit builds (drivers/nvme/ block/), full vmlinux at HEAD
 #   sparse      no new sparse (C=2) / W=1 warnings in drivers/nvme/host/ and
@@ -331,10 +332,40 @@ lint_one() {
 	fi
 }
 
+# lint_selftests: shellcheck on the series' kselftests in the tree.  SC2317
+# (a command that looks unreachable) is off for them: their conditions and
+# cleanup() are functions that wait_for, check and the exit trap call.
+lint_selftests() {
+	local ks=tools/testing/selftests tmp dir off out n files=()
+	tmp=$(mktemp -d)
+	dir=$tmp/$ks/nvme-mpath
+	# the committed files (HEAD), as the other gates check
+	if ! git -C "$TREE" archive HEAD "$ks/nvme-mpath" "$ks/kselftest/ktap_helpers.sh" 2>/dev/null |
+		tar -x -C "$tmp" 2>/dev/null || [ ! -d "$dir" ]; then
+		rm -rf "$tmp"
+		tap_skip "gates:lint:selftests" "no $ks/nvme-mpath in the tree"
+		return
+	fi
+	files=("$dir"/*.sh)
+	# .shellcheckrc's checks off too: it is not found from $tmp
+	off=$(sed -n 's/^disable=//p' "$TOP/.shellcheckrc" | paste -sd, -)
+	off=${off:+$off,}SC2317
+	out=$(cd "$dir" && shellcheck -x -s bash -e "$off" -f gcc -- *.sh 2>&1)
+	rm -rf "$tmp"
+	n=$(echo "$out" | grep -c .)
+	if [ "$n" = 0 ]; then
+		tap_ok "gates:lint:selftests" "${#files[@]} files"
+	else
+		echo "$out" | head -20 | sed 's/^/#   /'
+		tap_fail "gates:lint:selftests" "$n finding(s) in ${#files[@]} files"
+	fi
+}
+
 gate_lint() {
-	echo "# gate lint: shellcheck and pyflakes3 on the harness's scripts"
+	echo "# gate lint: shellcheck and pyflakes3 on the harness's scripts, shellcheck on the selftests"
 	lint_one shellcheck shellcheck -f gcc -- sh
 	lint_one pyflakes pyflakes3 -- py
+	lint_selftests
 }
 
 gate_debian() {

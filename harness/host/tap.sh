@@ -38,17 +38,6 @@ tap_summary() {
 	[ "$TAP_FAIL" -eq 0 ]
 }
 
-# guest_test <tap name> <log name> <vm.py options...> -- <command>: boot a
-# guest (harness/host/vm.py, which fails it on a kernel report), run a guest
-# script that prints KTAP, and give one result for it (tap_guest).
-guest_test() {
-	local tname=$1 name=$2 out
-	shift 2
-	out=$LOGS/$name.out
-	"$TOP/harness/host/vm.py" --name "$name" --quiet --output "$out" "$@"
-	tap_guest "$tname" "$out" $?
-}
-
 # tap_guest_each <prefix> <out>: each KTAP result line the guest printed to
 # <out> as a TAP line of its own ("<prefix> <description>"); status 1 if
 # it printed none.  A skip's reason is what follows the description's
@@ -69,23 +58,35 @@ tap_guest_each() {
 	[ $n -gt 0 ]
 }
 
-# tap_guest <name> <out> <rc>: one result for a guest that printed KTAP to
-# <out> and ended with status <rc>: its lines echoed as comments, then ok
-# (all its checks passed), skip (it skipped all), or fail (a check failed,
-# it printed none, exited non-zero, or the console had a kernel report).
-tap_guest() {
-	local name=$1 out=$2 rc=$3 log=build/logs/${2##*/} total failed
-	log=${log%.out}
-	grep -E '^(not )?ok |^# ' "$out" | sed 's/^/# /'
-	total=$(grep -c -E '^(not )?ok [0-9]' "$out")
-	failed=$(grep -c -E '^not ok [0-9]' "$out")
-	if grep -qE '^1\.\.0 # SKIP' "$out"; then
-		tap_skip "$name" "$(sed -n 's/^1\.\.0 # SKIP //p' "$out")"
-	elif [ -s "${out%.out}.problems" ]; then
-		tap_fail "$name" "kernel warnings/bugs on the console (see $log.log)"
+# guest_verdict <out> <rc>: the one rule for the result of a guest that
+# printed KTAP to <out> (through run_kselftest.sh or not) and ended with
+# status <rc>, printed as "<ok|fail|skip><TAB><reason>".  A kernel report
+# on the console (vm.py's <name>.problems beside <out>) fails it, as do a
+# "not ok", no result at all and a non-zero status; it skipped when every
+# result is a skip or it planned none ("1..0 # SKIP").  The checks counted
+# in the reason are the innermost KTAP results (a kselftest's own).
+guest_verdict() {
+	local out=$1 rc=$2 log res total failed skipped checks bad reason
+	log=build/logs/$(basename "${out%.out}").log
+	res=$(grep -E '^(not )?ok [0-9]+ ' "$out")
+	total=$(grep -c . <<< "$res")
+	failed=$(grep -c '^not ok' <<< "$res")
+	skipped=$(grep -c '# SKIP' <<< "$res")
+	checks=$(grep -E '^(# )*(not )?ok [0-9]+ ' "$out" | grep -vc ' selftests: ')
+	bad=$(grep -E '^(# )*not ok [0-9]+ ' "$out" | grep -vc ' selftests: ')
+	if [ -s "${out%.out}.problems" ]; then
+		printf 'fail\tkernel warnings/bugs on the console (see %s)\n' "$log"
+	elif grep -qE '^1\.\.0 # SKIP' "$out" ||
+		{ [ "$total" -gt 0 ] && [ "$skipped" = "$total" ] && [ "$failed" = 0 ]; }; then
+		reason=$(grep -E '#[[:space:]]*SKIP' "$out" | grep -vE '^ok [0-9]+ selftests:' |
+			tail -1 | sed -E 's/.*SKIP[]:)]*[[:space:]]*//')
+		printf 'skip\t%s\n' "${reason:-skipped (exit 4)}"
 	elif [ "$rc" = 0 ] && [ "$total" -gt 0 ] && [ "$failed" = 0 ]; then
-		tap_ok "$name" "$total checks"
+		printf 'ok\t%s checks\n' "$checks"
+	elif [ "$total" = 0 ]; then
+		printf 'fail\tno result (guest status %s; see %s)\n' "$rc" "$log"
 	else
-		tap_fail "$name" "$failed of $total checks failed (guest status $rc; see $log.log)"
+		printf 'fail\t%s of %s checks failed (guest status %s; see %s)\n' \
+			"$bad" "$checks" "$rc" "$log"
 	fi
 }
