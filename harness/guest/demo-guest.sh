@@ -25,14 +25,11 @@ show_paths() {
 	n=$(ctrls | grep -c .)
 	echo "controllers in subsystem $SUBNQN_PART: $n"
 	ctrls | while read -r c st; do echo "  $c: $st"; done
-	for h in /sys/block/nvm-sub*; do
-		[ -d "$h/paths" ] || continue
-		echo -n "  $(basename "$h") paths:"
-		for p in "$h"/paths/*; do
-			[ -e "$p" ] || continue
-			p=${p##*/}
-			c=$(basename "$(readlink -f "/sys/block/$p/device")")
-			echo -n " $p ($c, $(cat "/sys/class/nvme/$c/state"))"
+	for h in $(mp_heads); do
+		echo -n "  $h paths:"
+		for p in $(head_paths "$h"); do
+			c=$(path_ctrl "$p")
+			echo -n " $p ($c, $(ctrl_state "$c"))"
 		done
 		echo
 	done
@@ -61,21 +58,9 @@ echo
 echo "tools/nvme-mpath-ll (what multipath -ll shows for dm):"
 "$LL" | sed 's/^/  /'
 
-dev=
-for b in /sys/block/nvm-sub*; do
-	[ -e "$b" ] && { dev=/dev/$(basename "$b"); break; }
-done
-if [ -z "$dev" ]; then
-	for b in /sys/block/nvme*n*; do
-		[[ $(basename "$b") =~ ^nvme[0-9]+n[0-9]+$ ]] || continue
-		grep -q "$SUBNQN_PART" "$b/device/subsysnqn" 2>/dev/null || grep -q "$SUBNQN_PART" "$b/device/device/subsysnqn" 2>/dev/null || true
-		dev=/dev/$(basename "$b"); break
-	done
-	echo
-	echo "NOTE: no nvm-sub* multipath block device (kernel without the series?):"
-	echo "      using the first NVMe namespace block device instead: $dev"
-fi
-[ -n "$dev" ] || { echo "no NVMe block device found"; exit 1; }
+dev=$(mp_heads | head -1)
+[ -n "$dev" ] || { echo "no multipath head (native NVMe multipath off?)"; exit 1; }
+dev=/dev/$dev
 
 section "fio: ${RUNTIME}s 4k randrw with verify on $dev (io_uring, direct, QD16); the active controller unplugged after ${UNPLUG_AT}s"
 fio --name=demo --filename="$dev" --ioengine=io_uring --direct=1 --rw=randrw \
@@ -96,10 +81,8 @@ fio_ok=$?
 
 section "Re-plug $victim"
 echo "host: plug $victim -> $("$HOSTCTL" plug "$victim" 2>&1)"
-for _ in $(seq 60); do
-	[ "$(ctrls | grep -c ' live$')" -ge 2 ] && break
-	sleep 0.5
-done
+two_live() { [ "$(ctrls | grep -c ' live$')" -ge 2 ]; }
+wait_for 30 two_live
 show_paths
 nvme list-subsys 2>&1 | sed 's/^/  /'
 echo "tools/nvme-mpath-ll after the re-plug (the returned path is a new one):"

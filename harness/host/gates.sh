@@ -313,7 +313,7 @@ lint_files() {
 
 # lint_one <name> <tool and options> -- <sh|py>: one TAP result.
 lint_one() {
-	local name=$1 kind out n files=()
+	local name=$1 kind out files=()
 	shift
 	kind=${*: -1}
 	set -- "${@:1:$#-2}"
@@ -323,20 +323,25 @@ lint_one() {
 	fi
 	mapfile -t files < <(lint_files "$kind")
 	out=$(cd "$TOP" && "$@" "${files[@]}" 2>&1)
-	n=$(echo "$out" | grep -c .)
+	lint_result "$name" "$out" ${#files[@]}
+}
+
+# lint_result <name> <findings> <number of files>: one TAP result.
+lint_result() {
+	local n
+	n=$(echo "$2" | grep -c .)
 	if [ "$n" = 0 ]; then
-		tap_ok "gates:lint:$name" "${#files[@]} files"
+		tap_ok "gates:lint:$1" "$3 files"
 	else
-		echo "$out" | head -20 | sed 's/^/#   /'
-		tap_fail "gates:lint:$name" "$n finding(s) in ${#files[@]} files"
+		echo "$2" | head -20 | sed 's/^/#   /'
+		tap_fail "gates:lint:$1" "$n finding(s) in $3 files"
 	fi
 }
 
-# lint_selftests: shellcheck on the series' kselftests in the tree.  SC2317
-# (a command that looks unreachable) is off for them: their conditions and
-# cleanup() are functions that wait_for, check and the exit trap call.
+# lint_selftests: shellcheck on the series' kselftests in the tree, with
+# the checks .shellcheckrc turns off.
 lint_selftests() {
-	local ks=tools/testing/selftests tmp dir off out n files=()
+	local ks=tools/testing/selftests tmp dir off out files=()
 	tmp=$(mktemp -d)
 	dir=$tmp/$ks/nvme-mpath
 	# the committed files (HEAD), as the other gates check
@@ -349,16 +354,9 @@ lint_selftests() {
 	files=("$dir"/*.sh)
 	# .shellcheckrc's checks off too: it is not found from $tmp
 	off=$(sed -n 's/^disable=//p' "$TOP/.shellcheckrc" | paste -sd, -)
-	off=${off:+$off,}SC2317
 	out=$(cd "$dir" && shellcheck -x -s bash -e "$off" -f gcc -- *.sh 2>&1)
 	rm -rf "$tmp"
-	n=$(echo "$out" | grep -c .)
-	if [ "$n" = 0 ]; then
-		tap_ok "gates:lint:selftests" "${#files[@]} files"
-	else
-		echo "$out" | head -20 | sed 's/^/#   /'
-		tap_fail "gates:lint:selftests" "$n finding(s) in ${#files[@]} files"
-	fi
+	lint_result selftests "$out" ${#files[@]}
 }
 
 gate_lint() {
