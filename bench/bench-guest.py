@@ -125,14 +125,8 @@ def visible_disks(serial, nsid="1"):
 
 
 def mp_head(nqn_part=None, nsid="1"):
-    for h in heads():
-        sub = disk_parent(h)
-        nqn = read(f"/sys/class/nvme-subsystem/{sub}/subsysnqn")
-        if nqn_part and nqn_part not in nqn:
-            continue
-        if read(f"/sys/block/{h}/nsid") == nsid:
-            return h
-    return None
+    pat = f"*{nqn_part}*" if nqn_part else "*"
+    return lib("head_of_nqn", pat, nsid, check=False) or None
 
 
 def path_ios(disk):

@@ -8,26 +8,19 @@
 LL=$(dirname "$(readlink -f "$0")")/../../tools/nvme-mpath-ll
 . "${NVME_MPATH_LIB:?path of the nvme-mpath selftests lib.sh}" || exit 1
 
-# heads: this series' heads (the ones with a paths/ directory)
-heads() {
-	local d
-	for d in /sys/block/*; do [ -d "$d/paths" ] && basename "$d"; done
-}
-# heads_ge <n>: at least n such heads
-heads_ge() { [ "$(heads | wc -l)" -ge "$1" ]; }
 # all_joined: both heads with both paths.  No I/O before: the no-path
 # counters checked below must stay 0, and a read sent while a namespace
 # was still joining was once queued on its head (queued 2, in a run with
 # builds in the background).
 all_joined() {
 	local n=0 x
-	for x in $(heads); do n=$((n + $(head_npaths "$x"))); done
+	for x in $(mp_heads); do n=$((n + $(head_npaths "$x"))); done
 	[ "$n" -ge 4 ]
 }
 ktap_print_header
-wait_for 30 heads_ge 2
+wait_for 30 mp_heads_ge 2
 wait_for 30 all_joined
-h=$(heads | sort -V | head -1)
+h=$(mp_heads | head -1)
 [ -n "$h" ] || skip_all "no multipath head"
 ktap_set_plan 6
 dd if="/dev/$h" of=/dev/null bs=4k count=100 iflag=direct status=none
@@ -35,7 +28,7 @@ out=$("$LL")
 echo "$out" | sed 's/^/# /'
 
 check "one line per head, as sysfs has them" \
-	test "$(echo "$out" | grep -cE '^[^ ].* nsid [0-9]+ ')" = "$(heads | wc -l)"
+	test "$(echo "$out" | grep -cE '^[^ ].* nsid [0-9]+ ')" = "$(mp_heads | wc -l)"
 block=$(echo "$out" | awk -v h="$h" '$1 == h { p = 1; print; next } /^[^ ]/ { p = 0 } p')
 paths=$(for p in /sys/block/"$h"/paths/*; do echo "${p##*/}"; done | sort)
 check "$h: a line per path, each live and usable" \

@@ -138,19 +138,6 @@ ctrl_of() { # ctrl_of <pcie:ctrlX|tcp:A|tcp:B>
 	tcp:*) tcp_ctrl "${1#tcp:}" ;;
 	esac
 }
-# head_of_nqn <subsysnqn> <nsid>: builtins only (this and healthy() are
-# polled under load, where every fork costs tens of ms in a TCG guest)
-head_of_nqn() {
-	local d v
-	for d in /sys/block/*; do
-		[ -d "$d/paths" ] || continue
-		read -r v < "$d/nsid" 2>/dev/null && [ "$v" = "$2" ] || continue
-		read -r v < "$d/device/subsysnqn" 2>/dev/null && [ "$v" = "$1" ] || continue
-		echo "${d##*/}"
-		return 0
-	done
-	return 1
-}
 # path_of <pcie-ns1@ctrl0|tcp@A|...>: the path disk
 path_of() {
 	local h c
@@ -164,7 +151,9 @@ path_of() {
 
 # healthy: every head has both paths, every controller is live, both TCP
 # paths are optimized.  Each event waits for this before the next starts:
-# that is what keeps a path of every head usable at every moment.
+# that is what keeps a path of every head usable at every moment.  Shell
+# builtins only, as lib.sh's head_of_nqn: polled under load, where every
+# fork costs tens of ms in a TCG guest.
 healthy() {
 	local h c v paths n=0
 	for h in "$H1" "$H2" "$HT"; do
