@@ -9,6 +9,7 @@
 #   # nvme-mpath-transports: <what its paths are: pcie tcp loop>
 #   # nvme-mpath-variant: <the kernel it needs, e.g. modular>
 #   # nvme-mpath-debug-factor: <timeout factor on the debug kernel, 4>
+#   # nvme-mpath-quick: <K=V ...: the shorter run of make check (RUN_QUICK=1)>
 #   # nvme-mpath-name: <its TAP name> (default <RUN_PREFIX>:<file name>)
 # A file of the installed kselftests (RUN_KSELFTEST=<install dir>) runs
 # through run_kselftest.sh, any other with bash.  The guest prints KTAP;
@@ -20,7 +21,8 @@
 # (VARIANT=base) has one mode.  RUN_LANES=N runs up to N guests at once;
 # RUN_ENV="K=V ..." sets variables for the tests; RUN_TAIL lines of each
 # guest's output are shown (15); RUN_TIMEOUT is the timeout of a file
-# that declares none (45 s).
+# that declares none (45 s); RUN_QUICK=1 adds what each file declares in
+# nvme-mpath-quick to its variables (after RUN_ENV, so that it wins).
 set -o pipefail
 . "$(dirname "$0")/common.sh"
 . "$(dirname "$0")/tap.sh"
@@ -49,7 +51,7 @@ key_of() { echo "$(basename "$1")${2:+-$2}"; }
 # <names> unless empty), run it; writes the lines to show to
 # $res_dir/<key>.txt and guest_verdict's line to <key>.result.
 run_one() {
-	local f=$1 names=$2 t topo extra tmo vmtmo name out rc key kv kvar cmd cwd factor
+	local f=$1 names=$2 t topo extra tmo vmtmo name out rc key kv kvar cmd cwd factor quick=
 	local envs=()
 	t=$(basename "$f")
 	key=$(key_of "$f" "$names")
@@ -77,8 +79,10 @@ run_one() {
 	fi
 	out=$LOGS/$name.out
 	for kv in ${RUN_ENV:-}; do envs+=(--env "$kv"); done
+	[ "${RUN_QUICK:-0}" = 1 ] && quick=$(header "$f" quick)
+	for kv in $quick; do envs+=(--env "$kv"); done
 	{
-	echo "# $t: ${kvar} kernel, topology ${topo:-none}, timeout ${tmo}s${extra:+, cmdline \"$extra\"}"
+	echo "# $t: ${kvar} kernel, topology ${topo:-none}, timeout ${tmo}s${extra:+, cmdline \"$extra\"}${quick:+, quick: $quick}"
 	"$TOP/harness/host/vm.py" --variant "$kvar" --topo "${topo:-none}" --cmdline "$extra" \
 		--name "$name" --quiet --output "$out" --timeout "$vmtmo" "${envs[@]}" \
 		--env "OBJ_BASE=$OBJ_BASE" --cwd "$cwd" -- "$cmd"
