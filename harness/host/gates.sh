@@ -3,7 +3,7 @@
 # $TREE), run in a git worktree of it (build/bisect/linux) so that the
 # working tree of build/linux is never touched.
 #   lint        shellcheck (.shellcheckrc) and pyflakes3 on the harness,
-#               and the nvme-mpath kselftests (with shellcheck only)
+#               and the nvme-mpath kselftests and their Python helpers
 #   checkpatch  checkpatch.pl --strict on every patch of patches/series
 #   bisect      every commit builds (drivers/nvme/ block/), full vmlinux at HEAD
 #   sparse      no new sparse (C=2) / W=1 warnings in drivers/nvme/host/ and
@@ -339,7 +339,7 @@ lint_result() {
 }
 
 # lint_selftests: shellcheck on the series' kselftests in the tree, with
-# the checks .shellcheckrc turns off.
+# the checks .shellcheckrc turns off, and pyflakes3 on their Python helpers.
 lint_selftests() {
 	local ks=tools/testing/selftests tmp dir off out files=()
 	tmp=$(mktemp -d)
@@ -351,16 +351,17 @@ lint_selftests() {
 		tap_skip "gates:lint:selftests" "no $ks/nvme-mpath in the tree"
 		return
 	fi
-	files=("$dir"/*.sh)
+	files=("$dir"/*.sh "$dir"/*.py)
 	# .shellcheckrc's checks off too: it is not found from $tmp
 	off=$(sed -n 's/^disable=//p' "$TOP/.shellcheckrc" | paste -sd, -)
-	out=$(cd "$dir" && shellcheck -x -s bash -e "$off" -f gcc -- *.sh 2>&1)
+	out=$(cd "$dir" && shellcheck -x -s bash -e "$off" -f gcc -- *.sh 2>&1
+		pyflakes3 -- *.py 2>&1)
 	rm -rf "$tmp"
 	lint_result selftests "$out" ${#files[@]}
 }
 
 gate_lint() {
-	echo "# gate lint: shellcheck and pyflakes3 on the harness's scripts, shellcheck on the selftests"
+	echo "# gate lint: shellcheck and pyflakes3 on the harness's scripts and on the selftests"
 	lint_one shellcheck shellcheck -f gcc -- sh
 	lint_one pyflakes pyflakes3 -- py
 	lint_selftests
