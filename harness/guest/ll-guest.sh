@@ -8,10 +8,11 @@
 LL=$(dirname "$(readlink -f "$0")")/../../tools/nvme-mpath-ll
 . "${NVME_MPATH_LIB:?path of the nvme-mpath selftests lib.sh}" || exit 1
 
-# all_joined: both heads with both paths.  No I/O before: the no-path
-# counters checked below must stay 0, and a read sent while a namespace
-# was still joining was once queued on its head (queued 2, in a run with
-# builds in the background).
+# all_joined: both heads with both paths.  The no-path counters checked
+# below stay 0 through boot: the heads' partition scans, which meet the
+# paths' queues frozen by the block layer while the controllers add their
+# second namespace, wait for them without counting (series patch 57; they
+# counted before, in runs with builds in the background).
 all_joined() {
 	local n=0 x
 	for x in $(mp_heads); do n=$((n + $(head_npaths "$x"))); done
