@@ -23,6 +23,11 @@
 # guest's output are shown (15); RUN_TIMEOUT is the timeout of a file
 # that declares none (45 s); RUN_QUICK=1 adds what each file declares in
 # nvme-mpath-quick to its variables (after RUN_ENV, so that it wins).
+# RUN_BATCH=N (8) runs up to N kselftests of the same naming mode that
+# need no PCIe controllers (topology none: they set up their nvmet targets
+# and tear them down) one after the other in one guest, each still with
+# its own timeout, TAP line, log and kernel reports (batch_split.py); a
+# guest boot costs some 4 s of TCG.  RUN_BATCH=1: a guest for each.
 set -o pipefail
 . "$(dirname "$0")/common.sh"
 . "$(dirname "$0")/tap.sh"
@@ -47,12 +52,11 @@ trap 'rm -rf "$res_dir"' EXIT
 # key_of <file> <names>: its results' file name in $res_dir
 key_of() { echo "$(basename "$1")${2:+-$2}"; }
 
-# run_one <file> <names>: boot its guest (with nvme_core.multipath_names=
-# <names> unless empty), run it; writes the lines to show to
-# $res_dir/<key>.txt and guest_verdict's line to <key>.result.
-run_one() {
-	local f=$1 names=$2 t topo extra tmo vmtmo name out rc key kv kvar cmd cwd factor quick=
-	local envs=()
+# job_setup <file> <names>: what running the file in that naming mode
+# takes, in the caller's variables t, key, topo, extra, tmo, kvar, name,
+# cmd, cwd, vmtmo and quick.
+job_setup() {
+	local f=$1 names=$2 factor
 	t=$(basename "$f")
 	key=$(key_of "$f" "$names")
 	topo=$(header "$f" topology)
@@ -65,6 +69,8 @@ run_one() {
 	# the debug kernel (KASAN, lockdep, kmemleak) runs several times slower
 	factor=$(header "$f" debug-factor)
 	[ "$kvar" = debug ] && tmo=$((tmo * ${factor:-${DEBUG_TIMEOUT_FACTOR:-4}}))
+	quick=
+	[ "${RUN_QUICK:-0}" = 1 ] && quick=$(header "$f" quick)
 	# run_kselftest.sh times a kselftest out itself; the guest gets more
 	if is_kselftest "$f"; then
 		name=selftest-${t%.*}${names:+-$names}
@@ -77,20 +83,77 @@ run_one() {
 		cwd=/
 		vmtmo=$tmo
 	fi
-	out=$LOGS/$name.out
-	for kv in ${RUN_ENV:-}; do envs+=(--env "$kv"); done
-	[ "${RUN_QUICK:-0}" = 1 ] && quick=$(header "$f" quick)
-	for kv in $quick; do envs+=(--env "$kv"); done
+}
+
+# job_report <key> <name> <rc> <first line> <vm.py's output>: the lines
+# to show, to $res_dir/<key>.txt, and guest_verdict's line, to
+# <key>.result.
+job_report() {
+	local out=$LOGS/$2.out
 	{
-	echo "# $t: ${kvar} kernel, topology ${topo:-none}, timeout ${tmo}s${extra:+, cmdline \"$extra\"}${quick:+, quick: $quick}"
-	"$TOP/harness/host/vm.py" --variant "$kvar" --topo "${topo:-none}" --cmdline "$extra" \
-		--name "$name" --quiet --output "$out" --timeout "$vmtmo" "${envs[@]}" \
-		--env "OBJ_BASE=$OBJ_BASE" --cwd "$cwd" -- "$cmd"
-	rc=$?
+	echo "$4"
+	cat "$5"
 	sed 's/^/# /' "$out" | grep -v '^# TAP version\|^# 1\.\.' | tail -n "${RUN_TAIL:-15}"
-	sed 's/^/#   kernel: /' "$LOGS/$name.problems" 2>/dev/null | head -10
-	} > "$res_dir/$key.txt" 2>&1
-	guest_verdict "$out" "$rc" > "$res_dir/$key.result"
+	sed 's/^/#   kernel: /' "$LOGS/$2.problems" 2>/dev/null | head -10
+	} > "$res_dir/$1.txt" 2>&1
+	guest_verdict "$out" "$3" > "$res_dir/$1.result"
+}
+
+# vm_envs: the --env arguments of RUN_ENV, in envs
+vm_envs() {
+	local kv
+	envs=()
+	for kv in ${RUN_ENV:-}; do envs+=(--env "$kv"); done
+}
+
+# run_one <file> <names>: boot its guest (with nvme_core.multipath_names=
+# <names> unless empty), run it, report it (job_report).
+run_one() {
+	local t key topo extra tmo kvar name cmd cwd vmtmo quick kv rc envs
+	job_setup "$1" "$2"
+	vm_envs
+	for kv in $quick; do envs+=(--env "$kv"); done
+	"$TOP/harness/host/vm.py" --variant "$kvar" --topo "${topo:-none}" --cmdline "$extra" \
+		--name "$name" --quiet --output "$LOGS/$name.out" --timeout "$vmtmo" "${envs[@]}" \
+		--env "OBJ_BASE=$OBJ_BASE" --cwd "$cwd" -- "$cmd" > "$res_dir/$key.vm" 2>&1
+	rc=$?
+	job_report "$key" "$name" "$rc" "# $t: ${kvar} kernel, topology ${topo:-none}, timeout ${tmo}s${extra:+, cmdline \"$extra\"}${quick:+, quick: $quick}" \
+		"$res_dir/$key.vm"
+}
+
+# run_batch <names> <file>...: kselftests that declare the same guest
+# (topology, command line, kernel) run one after the other in one guest,
+# each with its own timeout, variables and report, as if alone: the guest
+# marks where each begins and ends, and batch_split.py gives each its part
+# of the output and the console, its status and its kernel reports.
+run_batch() {
+	local names=$1 f t key topo extra tmo kvar name cmd cwd vmtmo quick rc envs
+	local bname keys=() members=() firsts=() script="" total=180 i
+	shift
+	for f in "$@"; do
+		job_setup "$f" "$names"
+		keys+=("$key")
+		members+=("$name")
+		firsts+=("# $t: ${kvar} kernel, topology ${topo:-none}, timeout ${tmo}s${extra:+, cmdline \"$extra\"}${quick:+, quick: $quick}, in a guest with $# tests")
+		script+="echo 'nvme-mpath-batch: begin $name' > /dev/kmsg; echo '# nvme-mpath-batch: begin $name'
+${quick:+env $quick }$cmd
+rc=\$?; echo \"nvme-mpath-batch: end $name rc=\$rc\" > /dev/kmsg; echo \"# nvme-mpath-batch: end $name rc=\$rc\"
+"
+		total=$((total + vmtmo - 180 + 30))
+	done
+	bname=batch-${members[0]#selftest-}
+	vm_envs
+	"$TOP/harness/host/vm.py" --variant "$kvar" --topo "${topo:-none}" --cmdline "$extra" \
+		--name "$bname" --quiet --output "$LOGS/$bname.out" --timeout "$total" "${envs[@]}" \
+		--env "OBJ_BASE=$OBJ_BASE" --cwd "$cwd" -- "$script" > "$res_dir/$bname.vm" 2>&1
+	rc=$?
+	"$TOP/harness/host/batch_split.py" "$bname" "${members[@]}"
+	for i in "${!members[@]}"; do
+		# a test that did not end: the guest's status (124 when it timed out)
+		job_report "${keys[$i]}" "${members[$i]}" \
+			"$(cat "$LOGS/${members[$i]}.rc" 2>/dev/null || echo "$rc")" "${firsts[$i]}" \
+			"$res_dir/$bname.vm"
+	done
 }
 
 # tap_name <file> <names>
@@ -146,12 +209,46 @@ done
 mapfile -t selected < <(printf '%s\n' "${selected[@]}" | grep '|$'
 	printf '%s\n' "${selected[@]}" | grep -v '|$')
 [ "${#selected[@]}" = 1 ] && [ -z "${selected[0]}" ] && selected=()
+# batch_key <file> <names>: the guest a kselftest can share with others
+# (RUN_BATCH > 1): one without PCIe controllers, which only the tests
+# themselves set up and tear down; empty for a guest of its own.
+batch_key() {
+	local topo
+	[ "${RUN_BATCH:-8}" -gt 1 ] && is_kselftest "$1" || return 0
+	topo=$(header "$1" topology)
+	[ "${topo:-none}" = none ] || return 0
+	echo "$2|$(header "$1" cmdline)|$(header "$1" variant)"
+}
+
+# units: the guests to boot, in order, each "<names>|<file> <file>..."
+units=()
+declare -A open_unit=()
 for job in "${selected[@]}"; do
+	f=${job%%|*} names=${job#*|}
+	bk=$(batch_key "$f" "$names")
+	if [ -n "$bk" ] && [ -n "${open_unit[$bk]:-}" ]; then
+		i=${open_unit[$bk]}
+		units[i]+=" $f"
+		read -r -a n <<< "${units[i]#*|}"
+		[ ${#n[@]} -ge "${RUN_BATCH:-8}" ] && unset "open_unit[$bk]"
+		continue
+	fi
+	units+=("$names|$f")
+	[ -n "$bk" ] && open_unit[$bk]=$((${#units[@]} - 1))
+done
+for unit in "${units[@]}"; do
 	while [ "$(jobs -pr | wc -l)" -ge "$lanes" ]; do
 		wait -n
 		print_done
 	done
-	run_one "${job%%|*}" "${job#*|}" &
+	names=${unit%%|*}
+	# shellcheck disable=SC2086 # one argument per file
+	set -- ${unit#*|}
+	if [ $# = 1 ]; then
+		run_one "$1" "$names" &
+	else
+		run_batch "$names" "$@" &
+	fi
 	# the first guests start a little apart: their boots do not coincide
 	[ "$lanes" -gt 1 ] && sleep 2
 done
