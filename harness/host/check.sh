@@ -36,30 +36,38 @@ part() {
 	echo "# $name: $(( $(date +%s) - t0 )) s"
 }
 
-# bg_builds: the gates, then the modular kernel (for modunload), in the
+# bg_builds: the modular kernel (for modunload), then the gates, in the
 # background while the guests run, under SCHED_IDLE: a TCG guest leaves
-# about 40 % of this 2-core machine idle (its tests wait on timers), and
-# the builds take only that.  (At nice 19 they still slowed the selftests
-# by 17 %.)
+# part of this 2-core machine idle (its tests wait on timers), and the
+# builds take only that.  (At nice 19 they still slowed the selftests by
+# 17 %.)  The modular kernel first, as modunload needs it before the end;
+# the gates are reported last, so that every guest part overlaps them.
 bg_builds() {
 	local t0 idle=()
 	t0=$(date +%s)
 	chrt --idle 0 true 2>/dev/null && idle=(chrt --idle 0)
+	rm -f "$LOGS/modunload-build.done"
 	(
-		"${idle[@]}" nice -n 19 "$SCR/gates.sh" > "$LOGS/check-gates.out" 2>&1
-		echo $(( $(date +%s) - t0 )) > "$LOGS/check-gates.time"
 		"${idle[@]}" nice -n 19 "$SCR/build-kernel.sh" modular \
 			> "$LOGS/modunload-build.log" 2>&1
+		touch "$LOGS/modunload-build.done"
+		"${idle[@]}" nice -n 19 "$SCR/gates.sh" > "$LOGS/check-gates.out" 2>&1
+		echo $(( $(date +%s) - t0 )) > "$LOGS/check-gates.time"
 	) &
 	BG_PID=$!
+}
+
+# bg_wait <file>: until the background chain wrote it (or ended)
+bg_wait() {
+	while [ ! -f "$1" ] && kill -0 "$BG_PID" 2>/dev/null; do
+		sleep 5
+	done
 }
 
 # bg_gates_report: wait for the background gates, print them as a part.
 bg_gates_report() {
 	echo "# == gates (built in the background during the guests)"
-	while [ ! -f "$LOGS/check-gates.time" ] && kill -0 "$BG_PID" 2>/dev/null; do
-		sleep 5
-	done
+	bg_wait "$LOGS/check-gates.time"
 	grep -v '^TAP version' "$LOGS/check-gates.out"
 	echo "# gates: $(cat "$LOGS/check-gates.time" 2>/dev/null || echo '?') s (in the background)"
 }
@@ -99,14 +107,15 @@ if [ $kernel_ok = 1 ]; then
 	# soak-short below cycles the controllers again.
 	part selftests env NAMES=declared RUN_QUICK=1 SELFTEST_INSTALL=skip \
 		"$SCR/selftests.sh"
-	bg_gates_report
 	part udev "$SCR/udev-test.sh"
 	part nvme-mpath-ll "$SCR/ll-test.sh"
-	wait "$BG_PID"	# the modular kernel
-	part modunload "$SCR/modunload-test.sh"
 	# the flapping soak, short and on the test kernel (make soak: 10
 	# minutes on the debug kernel)
 	part soak-short env SOAK_VARIANT=test SOAK_SECS=60 SOAK_CYCLES=10 "$SCR/soak.sh"
+	bg_wait "$LOGS/modunload-build.done"
+	part modunload "$SCR/modunload-test.sh"
+	bg_gates_report
+	wait "$BG_PID"
 else
 	skip_part kunit "no test kernel"
 	skip_part selftests "no test kernel"
