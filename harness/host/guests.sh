@@ -54,7 +54,7 @@ key_of() { echo "$(basename "$1")${2:+-$2}"; }
 
 # job_setup <file> <names>: what running the file in that naming mode
 # takes, in the caller's variables t, key, topo, extra, tmo, kvar, name,
-# cmd, cwd, vmtmo and quick.
+# cmd, cwd, vmtmo, quick and desc (the first line of its report).
 job_setup() {
 	local f=$1 names=$2 factor
 	t=$(basename "$f")
@@ -83,6 +83,7 @@ job_setup() {
 		cwd=/
 		vmtmo=$tmo
 	fi
+	desc="# $t: ${kvar} kernel, topology ${topo:-none}, timeout ${tmo}s${extra:+, cmdline \"$extra\"}${quick:+, quick: $quick}"
 }
 
 # job_report <key> <name> <rc> <first line> <vm.py's output>: the lines
@@ -109,7 +110,7 @@ vm_envs() {
 # run_one <file> <names>: boot its guest (with nvme_core.multipath_names=
 # <names> unless empty), run it, report it (job_report).
 run_one() {
-	local t key topo extra tmo kvar name cmd cwd vmtmo quick kv rc envs
+	local t key topo extra tmo kvar name cmd cwd vmtmo quick desc kv rc envs
 	job_setup "$1" "$2"
 	vm_envs
 	for kv in $quick; do envs+=(--env "$kv"); done
@@ -117,8 +118,7 @@ run_one() {
 		--name "$name" --quiet --output "$LOGS/$name.out" --timeout "$vmtmo" "${envs[@]}" \
 		--env "OBJ_BASE=$OBJ_BASE" --cwd "$cwd" -- "$cmd" > "$res_dir/$key.vm" 2>&1
 	rc=$?
-	job_report "$key" "$name" "$rc" "# $t: ${kvar} kernel, topology ${topo:-none}, timeout ${tmo}s${extra:+, cmdline \"$extra\"}${quick:+, quick: $quick}" \
-		"$res_dir/$key.vm"
+	job_report "$key" "$name" "$rc" "$desc" "$res_dir/$key.vm"
 }
 
 # run_batch <names> <file>...: kselftests that declare the same guest
@@ -127,14 +127,14 @@ run_one() {
 # marks where each begins and ends, and batch_split.py gives each its part
 # of the output and the console, its status and its kernel reports.
 run_batch() {
-	local names=$1 f t key topo extra tmo kvar name cmd cwd vmtmo quick rc envs
+	local names=$1 f t key topo extra tmo kvar name cmd cwd vmtmo quick desc rc envs
 	local bname keys=() members=() firsts=() script="" total=180 i
 	shift
 	for f in "$@"; do
 		job_setup "$f" "$names"
 		keys+=("$key")
 		members+=("$name")
-		firsts+=("# $t: ${kvar} kernel, topology ${topo:-none}, timeout ${tmo}s${extra:+, cmdline \"$extra\"}${quick:+, quick: $quick}, in a guest with $# tests")
+		firsts+=("$desc, in a guest with $# tests")
 		script+="echo 'nvme-mpath-batch: begin $name' > /dev/kmsg; echo '# nvme-mpath-batch: begin $name'
 ${quick:+env $quick }$cmd
 rc=\$?; echo \"nvme-mpath-batch: end $name rc=\$rc\" > /dev/kmsg; echo \"# nvme-mpath-batch: end $name rc=\$rc\"
