@@ -448,7 +448,10 @@ if [ $need_wt = 1 ] && ! setup_worktree; then
 fi
 for g in "${gates[@]}"; do
 	case $g in
-	lint|checkpatch|bisect|sparse|mpath|debian) "gate_$g" ;;
+	lint|checkpatch|bisect|sparse|mpath|debian)
+		t0=$SECONDS
+		"gate_$g"
+		echo "# gate $g: $((SECONDS - t0)) s" ;;
 	*) tap_fail "gates:$g" "unknown gate" ;;
 	esac
 done
