@@ -247,11 +247,17 @@ gate_mpath() {
 	fi
 	local v frag obj log
 	for v in y n kunit-m; do
-		# =y is the test config, which the bisect gate built at HEAD
-		if [ $v = y ] && [ "$BISECT_HEAD_OK" = 1 ] &&
-		   grep -q '^CONFIG_NVME_MULTIPATH=y' "$TOP/configs/test.config"; then
-			tap_ok "gates:mpath=$v" "built by the bisect gate at HEAD"
-			continue
+		# =y is the test config: the bisect gate built it at HEAD, or
+		# the test kernel was built from HEAD (make check)
+		if [ $v = y ] && grep -q '^CONFIG_NVME_MULTIPATH=y' "$TOP/configs/test.config"; then
+			if [ "$BISECT_HEAD_OK" = 1 ]; then
+				tap_ok "gates:mpath=$v" "built by the bisect gate at HEAD"
+				continue
+			fi
+			if test_kernel_is_head; then
+				tap_ok "gates:mpath=$v" "the test kernel's build (HEAD)"
+				continue
+			fi
 		fi
 		# =y is the test config itself: reuse the bisect gate's objects.
 		if [ $v = y ]; then obj=$WT_BASE/obj/bisect; else obj=$OBJ_BASE/mpath-$v; fi
