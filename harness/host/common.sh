@@ -18,6 +18,13 @@ export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$BUILD}
 # The only absolute path left in the compiler flags; it maps the source tree
 # away from __FILE__, so ignoring it in the cache key is safe.
 export CCACHE_IGNOREOPTIONS=${CCACHE_IGNOREOPTIONS:-"-fmacro-prefix-map=*"}
+# Depend mode: a miss costs the compile alone.  In ccache's default mode a
+# miss also runs the preprocessor and hashes its output: a cold build of
+# drivers/acpi/ took 96 s that way, 58 to 64 s in depend mode and 58 s
+# without ccache (a warm one 9.0 s and 8.4 s).  Depend mode has no
+# preprocessed-mode hits, which only the modular kernel used; it now
+# starts from a copy of the test kernel's objects (build-kernel.sh).
+export CCACHE_DEPEND=${CCACHE_DEPEND:-1}
 JOBS=${JOBS:-$(nproc 2>/dev/null || echo 2)}
 # Every kernel make must use the same CC string, otherwise kbuild sees a
 # changed command line and recompiles everything.
