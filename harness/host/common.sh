@@ -24,7 +24,9 @@ export CCACHE_IGNOREOPTIONS=${CCACHE_IGNOREOPTIONS:-"-fmacro-prefix-map=*"}
 # without ccache (a warm one 9.0 s and 8.4 s).  Depend mode has no
 # preprocessed-mode hits, which only the modular kernel used; it now
 # starts from a copy of the test kernel's objects (build-kernel.sh).
-export CCACHE_DEPEND=${CCACHE_DEPEND:-1}
+# (CCACHE_NODEPEND, set to anything, turns it off: ccache reads a set
+# CCACHE_DEPEND as true whatever its value, and refuses "0".)
+[ -n "${CCACHE_NODEPEND+set}" ] || export CCACHE_DEPEND=1
 JOBS=${JOBS:-$(nproc 2>/dev/null || echo 2)}
 # Every kernel make must use the same CC string, otherwise kbuild sees a
 # changed command line and recompiles everything.
