@@ -33,11 +33,10 @@ help:
 	@echo "make udev-test    tools/61-nvme-mpath.rules with systemd-udevd in a guest, both naming modes"
 	@echo "make udev-install install tools/61-nvme-mpath.rules into \$$(DESTDIR)/etc/udev/rules.d"
 	@echo "make blktests     upstream blktests nvme group (loop, tcp): ours vs the base, a table"
-	@echo "make check        all of the above but blktests and the per-commit builds, TAP output"
+	@echo "make check        all of the above but blktests, TAP output"
 	@echo "                  and a summary line"
-	@echo "make check-full   make check, then what it leaves out: the per-commit builds, the nvme"
-	@echo "                  naming mode for every test, 20 hotplug-stress cycles, the debug soak,"
-	@echo "                  blktests (hours)"
+	@echo "make check-full   make check, then what it leaves out: the nvme naming mode for"
+	@echo "                  every test, 20 hotplug-stress cycles, the debug soak, blktests (hours)"
 	@echo "make demo         multipath failover demo with fio and hot-unplug"
 	@echo "make soak         flapping soak: fio on every head while paths flap, then TCP"
 	@echo "                  connect/disconnect cycles (debug kernel by default; SOAK_SECS=600,"
@@ -104,13 +103,11 @@ soak:
 check:
 	@$(HOST)/check.sh
 
-# What make check leaves out for its time budget, after it: the gate that
-# builds every commit of the series, every kselftest in the "nvme" naming
-# mode too, hotplug-stress with its 20 cycles, the 10-minute soak on the
-# debug kernel, and upstream blktests (several hours here; CI runs make
-# check only).
+# What make check leaves out for its time budget, after it: every
+# kselftest in the "nvme" naming mode too, hotplug-stress with its 20
+# cycles, the 10-minute soak on the debug kernel, and upstream blktests
+# (several hours here; CI runs make check only).
 check-full: check
-	@$(HOST)/gates.sh bisect
 	@NAMES=nvme $(HOST)/selftests.sh
 	@ONLY_T=hotplug-stress $(HOST)/selftests.sh
 	@$(HOST)/build-kernel.sh debug

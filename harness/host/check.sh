@@ -36,13 +36,10 @@ part() {
 	echo "# $name: $(( $(date +%s) - t0 )) s"
 }
 
-# The gates make check runs: all but the per-commit builds ("bisect"),
-# which cost a build of drivers/nvme/ and block/ for each of some 40
-# commits, 20 minutes with a cold compiler cache: make gates (the
-# development loop, before a commit of patches/) and make check-full run
-# them.  HEAD is built here all the same: the test kernel, and the
-# MULTIPATH=n, modular-KUnit and Debian builds of the mpath and debian gates.
-CHECK_GATES=(lint checkpatch sparse mpath debian)
+# The gates make check runs, all of them; the per-commit builds
+# ("bisect", the longest) last, so that they take the idle time of the
+# last guests and the whole machine after them.
+CHECK_GATES=(lint checkpatch sparse mpath debian bisect)
 
 # bg_builds: the modular kernel (for modunload), then the gates, in the
 # background while the guests run, under SCHED_IDLE: a TCG guest leaves
