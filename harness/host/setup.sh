@@ -5,7 +5,8 @@ set -eo pipefail
 PKGS="linux-source-6.12 linux-config-6.12 build-essential flex bison libelf-dev
 libssl-dev bc cpio kmod rsync ccache sparse qemu-system-x86 fio nvme-cli
 iproute2 dmsetup xz-utils python3 git gnuplot-nox jq udev gawk fdisk e2fsprogs
-util-linux sysstat linux-perf mdadm xfsprogs shellcheck pyflakes3"
+util-linux sysstat linux-perf mdadm xfsprogs shellcheck pyflakes3 python3-ply
+python3-git"
 missing=()
 for p in $PKGS; do
 	s=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
