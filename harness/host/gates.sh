@@ -75,15 +75,15 @@ wcheckout() {
 # get_maintainer.pl once per file it sees, and a file that many patches
 # change (core.c, nvme.h) is asked once per process, not once per patch
 # (52 s for the 64 patches, against some 250 s one patch at a time).
-# Debian's python3 first in PATH: the SPDX check runs scripts/spdxcheck.py
-# through "env python3", and only Debian's has python3-ply and python3-git
-# (from make setup); without them the check passes every licence.
+# The SPDX check runs scripts/spdxcheck.py through "env python3": Debian's
+# (common.sh), with python3-ply and python3-git from make setup; without
+# them the check passes every licence.
 checkpatch_all() {
 	local patches=() k share
 	mapfile -t patches < <(series | sed "s#^#$PATCHES/#")
 	share=$(( (${#patches[@]} + JOBS - 1) / JOBS ))
 	for ((k = 0; k < ${#patches[@]}; k += share)); do
-		(cd "$TREE" && PATH=/usr/bin:/bin:$PATH ./scripts/checkpatch.pl --strict \
+		(cd "$TREE" && ./scripts/checkpatch.pl --strict \
 			--show-types --terse --no-summary "${patches[@]:k:share}" > "$1.$k" 2>&1) &
 	done
 	wait
