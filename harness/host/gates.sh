@@ -23,7 +23,7 @@ ALLOW=$PATCHES/checkpatch-allow
 DEBIAN_CONFIG=${DEBIAN_CONFIG:-/usr/src/linux-config-6.12/config.amd64_none_amd64.xz}
 # The objects of the sparse gate and of the mpath gate's =n and kunit-m,
 # one after the other: a fresh object directory first builds kconfig,
-# objtool and the other host programs, some 100 s of CPU.
+# objtool and the other host programs (some 40 s of CPU here).
 GATES_OBJ=$OBJ_BASE/gates
 gates=("$@")
 [ ${#gates[@]} -gt 0 ] || gates=(lint checkpatch bisect sparse mpath debian)
@@ -164,18 +164,16 @@ gate_bisect() {
 		tap_skip "gates:bisect" "no commits beyond base"
 		return
 	fi
-	local prev="" changed last_ok=0
+	local changed last_ok=0
 	for c in $commits; do
 		i=$((i + 1))
 		local subj
 		subj=$(git -C "$TREE" log -1 --format='%h %s' "$c")
-		echo "## $i/$n $subj ($(date +%s))" >> "$log"
+		echo "## $i/$n $subj ($(date +%T))" >> "$log"
+		changed=$(git -C "$TREE" diff --name-only "$c^" "$c")
 		# A commit that changes no file of the build (documentation,
 		# selftests) builds as its parent did.
-		changed=
-		[ -n "$prev" ] && changed=$(git -C "$TREE" diff --name-only "$prev" "$c")
-		prev=$c
-		if [ -n "$changed" ] && ! echo "$changed" | grep -qvE '^(Documentation|tools)/|^MAINTAINERS$'; then
+		if [ $i -gt 1 ] && ! echo "$changed" | grep -qvE '^(Documentation|tools)/|^MAINTAINERS$'; then
 			echo "no file of the build changed" >> "$log"
 			[ $i = "$n" ] && BISECT_HEAD_OK=$last_ok
 			if [ $last_ok = 1 ]; then
@@ -187,14 +185,14 @@ gate_bisect() {
 		fi
 		wcheckout "$c"
 		# the config is made again only when a Kconfig file changed
-		if { [ -z "$changed" ] || echo "$changed" | grep -q 'Kconfig'; } &&
+		if { [ $i = 1 ] || echo "$changed" | grep -q 'Kconfig'; } &&
 			! wconfig "$obj" "$TOP/configs/test.config" > "$log.one" 2>&1; then
 			cat "$log.one" >> "$log"
 			last_ok=0
 			tap_fail "gates:bisect:$i/$n $subj" "config generation failed (see build/logs/gate-bisect.log)"
 			continue
 		fi
-		mapfile -t others < <(other_objects "$(git -C "$TREE" diff --name-only "$c^" "$c")")
+		mapfile -t others < <(other_objects "$changed")
 		if wmake "$obj" -s drivers/nvme/ block/ "${others[@]}" > "$log.one" 2>&1; then
 			cat "$log.one" >> "$log"
 			last_ok=1
