@@ -36,17 +36,23 @@ part() {
 	echo "# $name: $(( $(date +%s) - t0 )) s"
 }
 
-# The gates make check runs, all of them; the per-commit builds
-# ("bisect", the longest) last, so that they take the idle time of the
-# last guests and the whole machine after them.
-CHECK_GATES=(lint checkpatch sparse mpath debian bisect)
+# The gates make check runs, all of them.  The per-commit builds
+# ("bisect", the longest) run apart from the others, as a second
+# background chain (bg_builds).
+CHECK_GATES=(lint checkpatch sparse mpath debian)
 
-# bg_builds: the modular kernel (for modunload), then the gates, in the
-# background while the guests run, under SCHED_IDLE: a TCG guest leaves
-# part of this 2-core machine idle (its tests wait on timers), and the
-# builds take only that.  (At nice 19 they still slowed the selftests by
-# 17 %.)  The modular kernel first, as modunload needs it before the end;
-# the gates are reported last, so that every guest part overlaps them.
+# bg_builds: two chains in the background while the guests run, under
+# SCHED_IDLE: a TCG guest leaves part of this 2-core machine idle (its
+# tests wait on timers), and the builds take only that.  (At nice 19 they
+# still slowed the selftests by 17 %.)
+#  - the modular kernel (modunload needs it before the end), then the
+#    gates but bisect, in the worktree build/gates;
+#  - the per-commit builds, in the worktree build/bisect, under a lock of
+#    their own.
+# One chain left a core idle in each of its serial steps (configs, the
+# prepare of each commit's make, checkpatch, shellcheck), and its
+# per-commit builds ran on after the guests; two chains fill those gaps
+# with each other's work.
 bg_builds() {
 	local t0 idle=()
 	t0=$(date +%s)
@@ -56,26 +62,35 @@ bg_builds() {
 		"${idle[@]}" nice -n 19 "$SCR/build-kernel.sh" modular \
 			> "$LOGS/modunload-build.log" 2>&1
 		touch "$LOGS/modunload-build.done"
-		"${idle[@]}" nice -n 19 "$SCR/gates.sh" "${CHECK_GATES[@]}" \
-			> "$LOGS/check-gates.out" 2>&1
+		BISECT=$BUILD/gates "${idle[@]}" nice -n 19 "$SCR/gates.sh" \
+			"${CHECK_GATES[@]}" > "$LOGS/check-gates.out" 2>&1
 		echo $(( $(date +%s) - t0 )) > "$LOGS/check-gates.time"
 	) &
 	BG_PID=$!
+	(
+		BISECT=$BUILD/bisect KBUILD_LOCK=$BUILD/.kbuild-bisect.lock \
+			"${idle[@]}" nice -n 19 "$SCR/gates.sh" bisect \
+			> "$LOGS/check-bisect.out" 2>&1
+		echo $(( $(date +%s) - t0 )) > "$LOGS/check-bisect.time"
+	) &
+	BISECT_PID=$!
 }
 
-# bg_wait <file>: until the background chain wrote it (or ended)
+# bg_wait <file> <pid>: until the background chain wrote it (or ended)
 bg_wait() {
-	while [ ! -f "$1" ] && kill -0 "$BG_PID" 2>/dev/null; do
+	while [ ! -f "$1" ] && kill -0 "$2" 2>/dev/null; do
 		sleep 5
 	done
 }
 
-# bg_gates_report: wait for the background gates, print them as a part.
-bg_gates_report() {
-	echo "# == gates (built in the background during the guests)"
-	bg_wait "$LOGS/check-gates.time"
-	grep -v '^TAP version' "$LOGS/check-gates.out"
-	echo "# gates: $(cat "$LOGS/check-gates.time" 2>/dev/null || echo '?') s (in the background)"
+# bg_report <name> <out> <time file> <pid>: wait for a background
+# chain's gates, print them as a part.
+bg_report() {
+	echo "# == $1 (built in the background during the guests)"
+	bg_wait "$3" "$4"
+	grep -v '^TAP version' "$2"
+	echo "# $1: $(cat "$3" 2>/dev/null || echo '?') s (in the background)"
+	wait "$4"
 }
 
 skip_part() {
@@ -87,7 +102,8 @@ skip_part() {
 step setup "$SCR/setup.sh"
 tree_ok=0 kernel_ok=0
 BG_PID=
-rm -f "$LOGS/check-gates.time"
+BISECT_PID=
+rm -f "$LOGS/check-gates.time" "$LOGS/check-bisect.time"
 step tree "$SCR/tree.sh" --auto && tree_ok=1
 if [ $tree_ok = 1 ]; then
 	step kernel "$SCR/build-kernel.sh" test && kernel_ok=1
@@ -96,7 +112,7 @@ if [ $tree_ok = 1 ]; then
 		SELFTEST_INSTALL=only "$SCR/selftests.sh" > /dev/null
 		bg_builds
 	else
-		part gates "$SCR/gates.sh" "${CHECK_GATES[@]}"
+		part gates "$SCR/gates.sh" "${CHECK_GATES[@]}" bisect
 	fi
 else
 	skip_part kernel "no tree"
@@ -118,10 +134,10 @@ if [ $kernel_ok = 1 ]; then
 	# the flapping soak, short and on the test kernel (make soak: 10
 	# minutes on the debug kernel)
 	part soak-short env SOAK_VARIANT=test SOAK_SECS=60 SOAK_CYCLES=10 "$SCR/soak.sh"
-	bg_wait "$LOGS/modunload-build.done"
+	bg_wait "$LOGS/modunload-build.done" "$BG_PID"
 	part modunload "$SCR/modunload-test.sh"
-	bg_gates_report
-	wait "$BG_PID"
+	bg_report gates "$LOGS/check-gates.out" "$LOGS/check-gates.time" "$BG_PID"
+	bg_report gates:bisect "$LOGS/check-bisect.out" "$LOGS/check-bisect.time" "$BISECT_PID"
 else
 	skip_part kunit "no test kernel"
 	skip_part selftests "no test kernel"

@@ -54,15 +54,21 @@ wconfig() {
 	flock "$KBUILD_LOCK" env TREE="$WT" "$TOP/harness/host/gen-config.sh" "$@" >/dev/null
 }
 
+# setup_worktree: $WT, a worktree of $TREE.  Under a lock: make check runs
+# two gates.sh at once, in two worktrees, and one's "worktree prune" must
+# not meet the other's "worktree add".
 setup_worktree() {
+	(
+	flock 9
 	if [ -d "$WT" ] && [ "$(git -C "$WT" rev-parse --path-format=absolute --git-common-dir 2>/dev/null)" != "$(cd "$TREE/.git" && pwd)" ]; then
 		rm -rf "$WT"
 	fi
 	if [ ! -d "$WT" ]; then
 		mkdir -p "$WT_BASE"
 		git -C "$TREE" worktree prune
-		git -C "$TREE" worktree add -q --detach "$WT" base || return 1
+		git -C "$TREE" worktree add -q --detach "$WT" base || exit 1
 	fi
+	) 9> "$BUILD/.worktree.lock"
 }
 
 wcheckout() {
